@@ -1,0 +1,37 @@
+"""byom: bring your own model, score it where the data lives.
+
+The core is engine-free: importing byom never imports DuckDB or Spark. Engine adapters live in
+the `udfs` package, one sub-package per engine.
+"""
+
+from __future__ import annotations
+
+from byom.errors import ByomError
+from byom.formats import ModelFormat, detect_format
+from byom.inputs import InputMap, parse_input_map
+from byom.outputs import OutputKind
+from byom.scorers import Prediction, Scorer, load_scorer
+from byom.scoring import BoundModel, ModelSource, StoredModel, score_batch
+from byom.sql_rewrite import expand_star_arguments
+from byom.store import ModelRecord, prepare_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BoundModel",
+    "ByomError",
+    "InputMap",
+    "ModelFormat",
+    "ModelRecord",
+    "ModelSource",
+    "OutputKind",
+    "Prediction",
+    "Scorer",
+    "StoredModel",
+    "detect_format",
+    "expand_star_arguments",
+    "load_scorer",
+    "parse_input_map",
+    "prepare_model",
+    "score_batch",
+]

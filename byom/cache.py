@@ -1,0 +1,83 @@
+"""Process-wide cache of loaded scorers, keyed by the model's content hash.
+
+Keying by content (never by model id) means a model replaced in its table can never be served
+stale, and the same bytes stored under two ids are loaded once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from byom import config
+
+T = TypeVar("T")
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    loads: int = 0
+    evictions: int = 0
+
+
+class ContentCache(Generic[T]):
+    """LRU bounded by entry count and by the summed size of the blobs behind the entries."""
+
+    def __init__(self, max_bytes: int | None = None, max_entries: int | None = None) -> None:
+        self.max_bytes = config.CACHE_BYTES if max_bytes is None else max_bytes
+        self.max_entries = config.CACHE_ENTRIES if max_entries is None else max_entries
+        self._items: OrderedDict[str, tuple[T, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+        self.stats = CacheStats()
+
+    def get(self, key: str) -> T | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            self.stats.hits += 1
+            return item[0]
+
+    def get_or_load(self, key: str, load: Callable[[], tuple[T, int]]) -> T:
+        """Return the cached value, or run load() once even if several threads miss together."""
+        found = self.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:
+            found = self.get(key)
+            if found is not None:
+                return found
+            value, size = load()
+            with self._lock:
+                self.stats.loads += 1
+                self._items[key] = (value, size)
+                self._evict()
+                self._loading.pop(key, None)
+            return value
+
+    def _evict(self) -> None:
+        total = sum(size for _, size in self._items.values())
+        while len(self._items) > 1 and (
+            len(self._items) > self.max_entries or total > self.max_bytes
+        ):
+            _, (_, size) = self._items.popitem(last=False)
+            total -= size
+            self.stats.evictions += 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items

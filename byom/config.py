@@ -1,0 +1,29 @@
+"""Limits and defaults, overridable by environment variables so a DBA can tune them per engine."""
+
+from __future__ import annotations
+
+import os
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from None
+
+
+#: Largest model blob byom will store or load. Model files are untrusted input.
+MAX_MODEL_BYTES = _int_env("BYOM_MAX_MODEL_BYTES", 512 * 1024**2)
+
+#: Total size of model blobs whose loaded scorers stay cached in one process.
+CACHE_BYTES = _int_env("BYOM_CACHE_BYTES", 2 * 1024**3)
+
+#: Most scorers cached in one process, whatever their size.
+CACHE_ENTRIES = _int_env("BYOM_CACHE_ENTRIES", 64)
+
+#: onnxruntime intra-op threads per session. Engines run batches on several threads already,
+#: so one thread per session avoids oversubscribing the machine.
+ONNX_THREADS = _int_env("BYOM_ONNX_THREADS", 1)

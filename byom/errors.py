@@ -1,0 +1,111 @@
+"""One typed hierarchy for every failure byom reports.
+
+Every message names what is at fault (model, column, line) and what to do next, because a SQL
+user sees only the message text inside an engine's error.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ByomError(Exception):
+    """Base class: catch this to handle any byom failure."""
+
+
+class EngineNotInstalledError(ByomError, ImportError):
+    """An engine adapter was used without its install extra."""
+
+    def __init__(self, engine: str, extra: str) -> None:
+        super().__init__(
+            f"the {engine} engine is not installed: run `pip install 'byom[{extra}]'`"
+        )
+
+
+class ModelError(ByomError):
+    """A model blob cannot be stored or loaded."""
+
+
+class UnsupportedFormatError(ModelError):
+    """The blob is neither ONNX nor PMML."""
+
+
+class ModelTooLargeError(ModelError):
+    """The blob exceeds the configured size bound."""
+
+
+class UnsafeModelError(ModelError):
+    """The model file uses XML features that could attack the parser (DTD, entities)."""
+
+
+class InvalidModelError(ModelError):
+    """The blob is in a known format but cannot be loaded or fails to score a sample row."""
+
+
+class UnknownModelError(ByomError, KeyError):
+    """A model id is not in the model table."""
+
+    def __init__(self, model_id: str, known: Iterable[str], table: str = "") -> None:
+        known = list(known)
+        close = difflib.get_close_matches(model_id, known, n=3, cutoff=0.5)
+        where = f" in table {table}" if table else ""
+        msg = f"unknown model id {model_id!r}{where}"
+        if close:
+            msg += "; did you mean " + ", ".join(repr(c) for c in close) + "?"
+        elif known:
+            shown = ", ".join(repr(k) for k in sorted(known)[:10])
+            msg += f"; known ids: {shown}" + (" ..." if len(known) > 10 else "")
+        else:
+            msg += "; the table holds no models: add one with `byom models add`"
+        self.model_id = model_id
+        self.suggestions = close
+        super().__init__(msg)
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class ModelExistsError(ModelError):
+    """Saving under an id that is taken, without replace."""
+
+
+class InputError(ByomError):
+    """The rows given to a model do not fit its inputs."""
+
+
+class MissingColumnError(InputError):
+    """A model input has no matching column."""
+
+    def __init__(self, model_id: str, missing: list[str], available: Iterable[str]) -> None:
+        available = list(available)
+        hints = []
+        for name in missing:
+            close = difflib.get_close_matches(name.lower(), [a.lower() for a in available], n=1)
+            if close:
+                hints.append(f"{name!r} (did you mean {close[0]!r}?)")
+            else:
+                hints.append(repr(name))
+        cols = ", ".join(repr(a) for a in available) or "none"
+        super().__init__(
+            f"model {model_id!r} needs input column(s) {', '.join(hints)} but the row has "
+            f"columns {cols}; rename the columns or save the model with an input map "
+            "(`byom models add --inputs`)"
+        )
+        self.missing = missing
+
+
+class InputTypeError(InputError):
+    """A column's values cannot be converted to the type the model declares."""
+
+
+class ArityError(InputError):
+    """A positional call passes a different number of values than the model has inputs."""
+
+
+class ScoringError(ByomError):
+    """The runtime failed while scoring a batch."""
+
+
+class ModelChangedError(ByomError):
+    """A model was replaced between resolving its version and fetching its bytes."""

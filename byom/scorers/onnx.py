@@ -1,0 +1,164 @@
+"""ONNX models, scored with onnxruntime on whole batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from byom import config
+from byom.errors import InvalidModelError, ScoringError
+from byom.scorers.base import ModelInput, Prediction, Scorer, ValueType
+
+_ORT_TYPES: dict[str, ValueType] = {
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int64",
+    "tensor(string)": "string",
+    "tensor(bool)": "bool",
+}
+_LABEL_ATTRS = ("classlabels_strings", "classlabels_int64s", "classlabels_ints")
+
+
+def _strip_zipmap(model: Any) -> dict[str, tuple[str, ...]]:
+    """Expose ZipMap's input tensor instead of its list-of-dicts output.
+
+    ZipMap turns a probability matrix into one Python dict per row, which would put a per-row
+    loop on the hot path. Returns {new output name: class labels} for each ZipMap removed.
+    """
+    from onnx import helper
+
+    removed: dict[str, tuple[str, ...]] = {}
+    graph = model.graph
+    for node in list(graph.node):
+        if node.op_type != "ZipMap":
+            continue
+        labels: tuple[str, ...] = ()
+        for attr in node.attribute:
+            if attr.name == "classlabels_strings":
+                labels = tuple(s.decode() for s in attr.strings)
+            elif attr.name == "classlabels_int64s":
+                labels = tuple(str(i) for i in attr.ints)
+        for i, out in enumerate(graph.output):
+            if out.name == node.output[0]:
+                graph.output.remove(out)
+                graph.output.insert(
+                    i, helper.make_tensor_value_info(node.input[0], 1, [None, len(labels)])
+                )
+                removed[node.input[0]] = labels
+        graph.node.remove(node)
+    return removed
+
+
+def _class_labels(model: Any) -> tuple[str, ...]:
+    for node in model.graph.node:
+        for attr in node.attribute:
+            if attr.name == "classlabels_strings" and attr.strings:
+                return tuple(s.decode() for s in attr.strings)
+            if attr.name in _LABEL_ATTRS and attr.ints:
+                return tuple(str(i) for i in attr.ints)
+    return ()
+
+
+class OnnxScorer(Scorer):
+    format = "onnx"
+
+    def __init__(self, blob: bytes, model_id: str = "", threads: int | None = None) -> None:
+        import onnx
+        import onnxruntime as ort
+
+        who = f"model {model_id!r}" if model_id else "the ONNX model"
+        try:
+            proto = onnx.load_model_from_string(blob)
+            zipmaps = _strip_zipmap(proto)
+            classes = _class_labels(proto)
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads or config.ONNX_THREADS
+            opts.inter_op_num_threads = 1
+            opts.log_severity_level = 3
+            self._session = ort.InferenceSession(
+                proto.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnx and onnxruntime raise many unrelated types
+            raise InvalidModelError(f"{who} cannot be loaded by onnxruntime: {exc}") from exc
+
+        self.inputs = tuple(self._describe_input(i, who) for i in self._session.get_inputs())
+        self._ranks = {i.name: len(i.shape) for i in self._session.get_inputs()}
+        outputs = self._session.get_outputs()
+        self._output_names = [o.name for o in outputs]
+        self._label_out = next(
+            (o.name for o in outputs if o.type in ("tensor(int64)", "tensor(string)")), None
+        )
+        self._proba_out = next(
+            (o.name for o in outputs if o.name in zipmaps or (
+                o.type in ("tensor(float)", "tensor(double)") and self._label_out is not None
+            )),
+            None,
+        )
+        self._score_outputs = [self._proba_out or self._label_out or self._output_names[0]]
+        if self._label_out is not None:
+            self.task = "classification"
+            self.classes = classes or (zipmaps.get(self._proba_out or "", ()))
+            self.target = self._label_out
+        else:
+            self.task = "regression"
+            self.classes = ()
+            self.target = self._output_names[0]
+
+    @staticmethod
+    def _describe_input(node: Any, who: str) -> ModelInput:
+        if node.type not in _ORT_TYPES:
+            raise InvalidModelError(
+                f"{who} has input {node.name!r} of type {node.type}, which byom cannot feed "
+                "from table columns (supported: float, double, int32, int64, string, bool tensors)"
+            )
+        shape = node.shape
+        width = 1
+        if len(shape) >= 2:
+            if len(shape) > 2 or not isinstance(shape[1], int):
+                raise InvalidModelError(
+                    f"{who} has input {node.name!r} of shape {shape}; byom feeds tensors of shape "
+                    "[batch] or [batch, k] with a fixed k"
+                )
+            width = shape[1]
+        return ModelInput(node.name, _ORT_TYPES[node.type], width)
+
+    def output_names(self) -> list[str]:
+        return list(self._output_names)
+
+    def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
+        feed = {}
+        for inp in self.inputs:
+            arr = features[inp.name]
+            feed[inp.name] = arr.reshape(n, 1) if arr.ndim == 1 and self._ranks[inp.name] >= 2 else arr
+        wanted = self._output_names if full else self._score_outputs
+        try:
+            results = self._session.run(wanted, feed)
+        except Exception as exc:
+            raise ScoringError(f"onnxruntime failed on a batch of {n} rows: {exc}") from exc
+        named = dict(zip(wanted, results, strict=True))
+        pred = Prediction(task=self.task, n=n, classes=self.classes)
+        if self.task == "regression":
+            out = np.asarray(named[self._output_names[0]])
+            pred.value = out.reshape(n, -1)[:, 0].astype(np.float64)
+            pred.outputs[self._output_names[0]] = pa.array(pred.value)
+            return pred
+        assert self._label_out is not None
+        if self._label_out in named:
+            labels = np.asarray(named[self._label_out]).reshape(n)
+            pred.labels = pa.array(labels.astype(str) if labels.dtype.kind != "U" else labels)
+            pred.outputs[self._label_out] = pred.labels
+        if self._proba_out is not None:
+            proba = np.asarray(named[self._proba_out], dtype=np.float64).reshape(n, -1)
+            if not pred.classes:
+                pred.classes = tuple(str(i) for i in range(proba.shape[1]))
+            pred.probabilities = proba
+            pred.proba_output = self._proba_out
+        for name in wanted:
+            if name not in (self._label_out, self._proba_out):
+                extra = np.asarray(named[name]).reshape(n, -1)
+                if extra.shape[1] == 1:
+                    pred.outputs[name] = pa.array(extra[:, 0])
+        return pred

@@ -1,0 +1,128 @@
+"""PMML models, scored with pypmml (a JVM evaluator) until byom's native evaluator lands."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from byom.errors import InvalidModelError, ScoringError
+from byom.scorers.base import ModelInput, Prediction, Scorer, Task, ValueType
+
+_TYPES: dict[str, ValueType] = {
+    "double": "float64",
+    "float": "float64",
+    "integer": "float64",  # float carries NULL as NaN; pypmml reads integral doubles as integers
+    "string": "string",
+    "boolean": "string",
+}
+_TASKS: dict[str, Task] = {
+    "regression": "regression",
+    "classification": "classification",
+    "clustering": "clustering",
+}
+
+
+def _check_xml(blob: bytes, who: str) -> None:
+    """Parse once with defusedxml so DTDs, entities and malformed XML are refused before the JVM."""
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
+    from byom.errors import UnsafeModelError
+
+    try:
+        fromstring(blob, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise UnsafeModelError(f"{who} uses a forbidden XML feature: {exc}") from exc
+    except Exception as exc:
+        raise InvalidModelError(f"{who} is not well-formed XML: {exc}") from exc
+
+
+class PmmlScorer(Scorer):
+    format = "pmml"
+
+    def __init__(self, blob: bytes, model_id: str = "") -> None:
+        who = f"model {model_id!r}" if model_id else "the PMML model"
+        _check_xml(blob, who)
+        from byom.java import ensure_java
+
+        ensure_java()
+        try:
+            from pypmml import Model
+
+            self._model = Model.fromString(blob.decode("utf-8"))
+        except Exception as exc:
+            raise InvalidModelError(f"{who} cannot be loaded by pypmml: {exc}") from exc
+        m = self._model
+        self._lock = threading.Lock()
+        self.task = _TASKS.get(str(m.functionName), "regression")
+        self.target = m.targetName
+        self.classes = tuple(str(c) for c in (m.classes or ())) if self.task != "regression" else ()
+        self.inputs = tuple(
+            ModelInput(
+                f.name,
+                _TYPES.get(str(f.dataType), "string"),
+                categories=tuple(str(v) for v in (f.valuesAsString or ()) if v is not None)
+                if str(f.opType) != "continuous"
+                else (),
+            )
+            for f in m.inputFields
+        )
+        self._outputs: list[Any] = list(m.outputFields)
+        self._predicted = next(
+            (o.name for o in self._outputs if o.feature == "predictedValue"), None
+        )
+        self._proba = {
+            str(o.value): o.name
+            for o in self._outputs
+            if o.feature == "probability" and o.value is not None
+        }
+
+    def output_names(self) -> list[str]:
+        return [o.name for o in self._outputs]
+
+    def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
+        names = [i.name for i in self.inputs]
+        columns = [_json_values(features[name]) for name in names]
+        payload = json.dumps({"columns": names, "data": [list(r) for r in zip(*columns)]})
+        try:
+            with self._lock:
+                raw = self._model.call("predict", payload)
+        except Exception as exc:
+            raise ScoringError(f"pypmml failed on a batch of {n} rows: {exc}") from exc
+        result = json.loads(raw)
+        cols: dict[str, list[Any]] = {c: [] for c in result["columns"]}
+        if result["data"]:
+            for name, values in zip(result["columns"], zip(*result["data"]), strict=True):
+                cols[name] = list(values)
+        pred = Prediction(task=self.task, n=n, classes=self.classes)
+        for name, values in cols.items():
+            pred.outputs[name] = pa.array(values, size=n) if values else pa.nulls(n)
+        predicted = cols.get(self._predicted or "", [None] * n)
+        if self.task == "regression":
+            pred.value = np.array(predicted, dtype=np.float64)
+        else:
+            pred.labels = pa.array([None if v is None else _label(v) for v in predicted], pa.string())
+        if self._proba and self.classes:
+            pred.probabilities = np.column_stack(
+                [
+                    np.array(cols.get(self._proba.get(c, ""), [None] * n), dtype=np.float64)
+                    for c in self.classes
+                ]
+            )
+        return pred
+
+
+def _label(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _json_values(arr: np.ndarray) -> list[Any]:
+    if arr.dtype.kind == "f":
+        return [None if np.isnan(v) else float(v) for v in arr.tolist()]
+    return arr.tolist()

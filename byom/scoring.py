@@ -1,0 +1,150 @@
+"""Score an engine's Arrow batch: group rows by model version, bind inputs, render outputs.
+
+Every engine adapter calls `score_batch`; the adapter only converts its engine's batch to Arrow
+and back. One output row per input row, in order; a NULL model id gives a NULL result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from byom.cache import ContentCache
+from byom.errors import ModelChangedError, UnknownModelError
+from byom.inputs import InputBinder, InputMap, parse_input_map
+from byom.outputs import ARROW_TYPES, OutputKind, render
+from byom.scorers import Scorer, load_scorer
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """A model row as an engine reads it from its model table."""
+
+    model_id: str
+    blob: bytes
+    #: The version key the engine resolved for this row (content hash, plus the input map's).
+    version: str
+    sha256: str | None = None
+    input_map: str | None = None
+
+
+class ModelSource(Protocol):
+    """What an engine adapter provides so the core can fetch model bytes on a cache miss."""
+
+    table: str
+
+    def fetch(self, model_id: str) -> StoredModel | None: ...
+
+    def model_ids(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class BoundModel:
+    """A loaded scorer together with how table columns feed it."""
+
+    model_id: str
+    scorer: Scorer
+    binder: InputBinder
+
+    @classmethod
+    def create(
+        cls, model_id: str, scorer: Scorer, input_map: InputMap | str | None = None
+    ) -> BoundModel:
+        parsed = parse_input_map(input_map) if not isinstance(input_map, dict) else input_map
+        missing = "" if scorer.format == "onnx" else None
+        return cls(model_id, scorer, InputBinder(model_id, scorer.inputs, parsed, missing))
+
+    def features(self, args: Sequence[pa.Array]) -> dict[str, np.ndarray]:
+        """A single struct argument is a whole row matched by name; otherwise by position."""
+        if len(args) == 1 and pa.types.is_struct(args[0].type):
+            row = args[0]
+            names = [row.type.field(i).name for i in range(row.type.num_fields)]
+            return self.binder.by_name(names, [row.field(i) for i in range(len(names))])
+        return self.binder.by_position(args)
+
+    def score(self, kind: OutputKind, args: Sequence[pa.Array], n: int) -> pa.Array:
+        full = kind is not OutputKind.SCORE
+        return render(kind, self.scorer.predict(self.features(args), n, full), self.model_id)
+
+
+#: Bound models by version key; the scorers inside are shared through the scorer cache.
+bound_cache: ContentCache[BoundModel] = ContentCache(max_bytes=1 << 62)
+
+
+def _bind(model_id: str, version: str, source: ModelSource) -> BoundModel:
+    stored = source.fetch(model_id)
+    if stored is None:
+        raise UnknownModelError(model_id, source.model_ids(), source.table)
+    if stored.version != version:
+        raise ModelChangedError(
+            f"model {model_id!r} was replaced in {source.table} while this statement ran; "
+            "run the statement again"
+        )
+    scorer = load_scorer(stored.blob, model_id, stored.sha256)
+    return BoundModel.create(model_id, scorer, stored.input_map)
+
+
+def score_batch(
+    kind: OutputKind,
+    model_ids: pa.Array,
+    versions: pa.Array,
+    args: Sequence[pa.Array],
+    source: ModelSource,
+) -> pa.Array:
+    """Score one engine batch whose rows may name different models.
+
+    `versions` holds each row's model version key as resolved by the engine in the statement's
+    snapshot (NULL where the id is not in the table), so every row of one statement is scored by
+    one version even if the table changes meanwhile.
+    """
+    model_ids, versions = _flat(model_ids), _flat(versions)
+    args = [_flat(a) for a in args]
+    n = len(model_ids)
+    out_type = ARROW_TYPES[kind]
+    if n == 0:
+        return pa.array([], out_type)
+    encoded = pc.dictionary_encode(versions)
+    keys = encoded.dictionary.to_pylist()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    null_version = np.isnan(codes) if codes.dtype.kind == "f" else np.zeros(n, bool)
+    if null_version.any():
+        ids_valid = pc.is_valid(model_ids).to_numpy(zero_copy_only=False)
+        unknown = np.flatnonzero(null_version & ids_valid)
+        if unknown.size:
+            bad = model_ids[int(unknown[0])].as_py()
+            raise UnknownModelError(str(bad), source.model_ids(), source.table)
+    if len(keys) == 1 and not null_version.any():
+        model = _bound_for(model_ids[0].as_py(), keys[0], source)
+        return model.score(kind, args, n)
+
+    parts: list[tuple[np.ndarray, pa.Array]] = []
+    int_codes = np.where(null_version, -1, np.nan_to_num(codes, nan=-1)).astype(np.int64)
+    for code, key in enumerate(keys):
+        rows = np.flatnonzero(int_codes == code)
+        model = _bound_for(model_ids[int(rows[0])].as_py(), key, source)
+        taken = [a.take(pa.array(rows)) for a in args]
+        parts.append((rows, model.score(kind, taken, len(rows))))
+    nulls = np.flatnonzero(int_codes < 0)
+    if nulls.size:
+        parts.append((nulls, pa.nulls(nulls.size, out_type)))
+    order = np.concatenate([rows for rows, _ in parts])
+    combined = pa.concat_arrays([arr.cast(out_type) for _, arr in parts])
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.arange(n)
+    return combined.take(pa.array(inverse))
+
+
+def _flat(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(arr, pa.ChunkedArray):
+        return arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    return arr
+
+
+def _bound_for(model_id: str, version: str, source: ModelSource) -> BoundModel:
+    key = f"{source.table}\0{model_id}\0{version}"
+    return bound_cache.get_or_load(key, lambda: (_bind(model_id, version, source), 0))

@@ -1,0 +1,126 @@
+"""What a model table row holds, and the checks a model passes before it is saved."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import pyarrow as pa
+
+from byom.errors import ByomError, InvalidModelError
+from byom.formats import check_size, detect_format, sha256_hex
+from byom.inputs import parse_input_map
+from byom.outputs import OutputKind, render
+from byom.scorers import load_scorer
+from byom.scorers.base import ModelInput
+from byom.scoring import BoundModel
+
+#: Columns of the full model table; a table with just model_id and model also works.
+MODEL_TABLE_COLUMNS = (
+    "model_id",
+    "model",
+    "format",
+    "sha256",
+    "size_bytes",
+    "created_at",
+    "description",
+    "inputs",
+    "input_schema",
+    "output_schema",
+)
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A validated model, ready to be written to any engine's model table."""
+
+    model_id: str
+    blob: bytes
+    format: str
+    sha256: str
+    created_at: datetime
+    description: str | None
+    #: The input map as canonical JSON, or None when columns match inputs by name.
+    inputs: str | None
+    input_schema: str
+    output_schema: str
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.blob)
+
+    def row(self) -> tuple[object, ...]:
+        """Values in MODEL_TABLE_COLUMNS order."""
+        return (
+            self.model_id,
+            self.blob,
+            self.format,
+            self.sha256,
+            self.size_bytes,
+            self.created_at,
+            self.description,
+            self.inputs,
+            self.input_schema,
+            self.output_schema,
+        )
+
+
+def prepare_model(
+    blob: bytes,
+    model_id: str,
+    inputs: str | dict[str, object] | None = None,
+    description: str | None = None,
+) -> ModelRecord:
+    """Validate a model before saving: it must load, and score a generated sample row."""
+    if not model_id or not model_id.strip():
+        raise ByomError("a model id must be a non-empty string")
+    check_size(blob, model_id)
+    fmt = detect_format(blob, model_id)
+    sha = sha256_hex(blob)
+    scorer = load_scorer(blob, model_id, sha)
+    input_map = parse_input_map(inputs)
+    bound = BoundModel.create(model_id, scorer, input_map)
+    try:
+        sample = _sample_row(scorer.inputs)
+        for kind in OutputKind:
+            if kind is OutputKind.SCORE and scorer.task != "regression":
+                continue  # a label-only classifier has no score; predict covers it
+            render(kind, scorer.predict(bound.binder.by_position(sample), 1), model_id)
+    except ByomError as exc:
+        raise InvalidModelError(f"model {model_id!r} failed to score a sample row: {exc}") from exc
+    except Exception as exc:
+        raise InvalidModelError(
+            f"model {model_id!r} failed to score a sample row: {type(exc).__name__}: {exc}"
+        ) from exc
+    schema = scorer.describe()
+    return ModelRecord(
+        model_id=model_id,
+        blob=blob,
+        format=fmt.value,
+        sha256=sha,
+        created_at=datetime.now(timezone.utc).replace(tzinfo=None),
+        description=description,
+        inputs=json.dumps(input_map, sort_keys=True) if input_map else None,
+        input_schema=json.dumps(
+            {"inputs": schema["inputs"], "columns": bound.binder.column_names()}
+        ),
+        output_schema=json.dumps(
+            {k: schema[k] for k in ("task", "target", "classes", "outputs")}
+        ),
+    )
+
+
+def _sample_row(inputs: tuple[ModelInput, ...]) -> list[pa.Array]:
+    row: list[pa.Array] = []
+    for inp in inputs:
+        for _ in range(inp.width):
+            if inp.type == "string":
+                row.append(pa.array([inp.categories[0] if inp.categories else "a"]))
+            elif inp.type == "bool":
+                row.append(pa.array([False]))
+            else:
+                row.append(pa.array(np.zeros(1)))
+    return row
+

@@ -1,0 +1,355 @@
+"""Small native models exported to ONNX and PMML, for byom's parity tests.
+
+Each model is trained on data that ships with scikit-learn or is generated here
+(no downloads), scored natively on held-out rows, and exported with
+skl2onnx/onnxmltools (ONNX) and sklearn2pmml (PMML).  Parity tests score the same
+rows through byom and compare against ``native_proba`` / ``native_pred``.
+
+Version facts (checked with Java 17, Python 3.11):
+
+* sklearn2pmml 0.133.1 (newest on PyPI) refuses scikit-learn 1.9.1: its Java side
+  raises ``SkLearnException: Scikit-Learn version '1.9.1' is not supported ...
+  downgrade Scikit-Learn to version '1.9.0'``.  Pin ``scikit-learn==1.9.0``.
+  skl2onnx 1.20.0 and onnxmltools 1.16.0 convert every model below with 1.9.0.
+* sklearn2pmml needs ``java`` on PATH; every export starts one JVM (~1 s).
+  It only writes to a file path, so we go through a temp dir and read bytes back.
+
+ONNX output names (all classifiers are exported with zipmap disabled, so the
+probabilities are a plain float32 ``[n, n_classes]`` tensor):
+
+* skl2onnx classifiers: ``label`` (int64 or string tensor, as the classes),
+  ``probabilities`` (float32).  skl2onnx regressors: ``variable`` (float32 [n, 1]).
+* onnxmltools.convert_lightgbm(zipmap=False): ``label`` (int64), ``probabilities``;
+  regressor: ``variable``.
+* onnxmltools.convert_xgboost (never emits a ZipMap): ``label`` (int64),
+  ``probabilities``; regressor: ``variable``.
+
+Numerical facts are recorded in ``TOLERANCE`` below (measured max abs diffs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+SEED = 0
+# Pinned so the exported graphs do not change when a converter's default moves.
+_OPSET = {"": 15, "ai.onnx.ml": 3}
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: fields are arrays/frames, == would be ambiguous
+class ZooModel:
+    """A trained model, its held-out data, the native scores and its exports.
+
+    Cached and shared between tests: treat every field as read-only (copy
+    ``data`` before changing it).
+    """
+
+    name: str
+    task: str  # "binary" | "multiclass" | "regression"
+    data: pd.DataFrame  # feature columns only, rows never seen in training
+    classes: list[str] | None  # class labels as str, in the model's order
+    native_proba: np.ndarray | None  # (n, n_classes) float64
+    native_pred: np.ndarray  # str labels (classifiers) or float64 (regression)
+    onnx: bytes | None
+    onnx_inputs: dict[str, list[str]]  # ONNX input name -> data columns, in order
+    pmml: bytes | None
+
+
+# Max |exported - native| allowed by parity tests, per model and format.
+# Measured maxima are in the comments; the limits leave roughly 5-10x margin.
+TOLERANCE: dict[str, dict[str, float]] = {}
+
+
+# C1-only JIT and serial GC roughly halve each short-lived converter JVM run (~3 s -> ~1.3 s).
+_JAVA_OPTS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+
+
+def _to_pmml(pipeline: Any) -> bytes:
+    """Export a fitted PMMLPipeline; sklearn2pmml only writes files, so use a temp dir."""
+    from sklearn2pmml import sklearn2pmml
+
+    log = io.StringIO()  # the converter prints a banner and Java logs on success
+    with tempfile.TemporaryDirectory(prefix="byom_zoo_") as tmp:
+        path = os.path.join(tmp, "model.pmml")
+        try:
+            with contextlib.redirect_stdout(log):
+                sklearn2pmml(pipeline, path, java_opts=_JAVA_OPTS)
+        except RuntimeError as e:
+            raise RuntimeError(f"sklearn2pmml failed:\n{log.getvalue()}") from e
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def _split(X: pd.DataFrame, y: Any, test_size: float) -> tuple[pd.DataFrame, pd.DataFrame, Any, Any]:
+    """Deterministic split; returned test frame gets a clean 0..n-1 index."""
+    from sklearn.model_selection import train_test_split
+
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, random_state=SEED)
+    return X_tr, X_te.reset_index(drop=True), y_tr, y_te
+
+
+def _float_input(cols: list[str], double: bool = False,
+                 onnxmltools: bool = False) -> tuple[list[tuple[str, Any]], dict[str, list[str]]]:
+    """One float32 (or float64) [None, k] tensor named 'input' fed by all feature columns.
+
+    onnxmltools' LightGBM/XGBoost shape checks reject skl2onnx's tensor-type
+    classes, hence the switch.
+    """
+    if onnxmltools:
+        from onnxmltools.convert.common import data_types as dt
+    else:
+        from skl2onnx.common import data_types as dt  # type: ignore[no-redef]
+
+    tensor = dt.DoubleTensorType if double else dt.FloatTensorType
+    return [("input", tensor([None, len(cols)]))], {"input": list(cols)}
+
+
+def _classifier(name: str, task: str, model: Any, X: pd.DataFrame, onnx: bytes | None,
+                onnx_inputs: dict[str, list[str]], pmml: bytes | None) -> ZooModel:
+    """Wrap a fitted classifier (or pipeline) with its native scores."""
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    pred = np.asarray(model.predict(X)).astype(str)
+    classes = [str(c) for c in model.classes_]
+    return ZooModel(name, task, X, classes, _ro(proba), _ro(pred), onnx, onnx_inputs, pmml)
+
+
+def _regressor(name: str, model: Any, X: pd.DataFrame, onnx: bytes | None,
+               onnx_inputs: dict[str, list[str]], pmml: bytes | None) -> ZooModel:
+    """Wrap a fitted regressor (or pipeline) with its native predictions."""
+    pred = np.asarray(model.predict(X), dtype=np.float64).reshape(-1)
+    return ZooModel(name, "regression", X, None, None, _ro(pred), onnx, onnx_inputs, pmml)
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    """Read-only view so a test cannot corrupt the cached reference scores."""
+    a.flags.writeable = False
+    return a
+
+
+def _skl_onnx(model: Any, initial_types: list[tuple[str, Any]]) -> bytes:
+    """skl2onnx export; classifiers get zipmap off (plain probability tensor)."""
+    from skl2onnx import convert_sklearn
+
+    options = {"zipmap": False} if hasattr(model, "predict_proba") else None
+    onx = convert_sklearn(model, initial_types=initial_types, options=options, target_opset=_OPSET)
+    return onx.SerializeToString()
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _sklearn_logreg() -> ZooModel:
+    """Binary logistic regression on 10 breast_cancer columns, integer target 0/1."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    ds = load_breast_cancer(as_frame=True)
+    X = ds.data.iloc[:, :10].copy()
+    X.columns = [c.replace(" ", "_") for c in X.columns]  # mean_radius, ... SQL-friendly
+    y = ds.target.rename("diagnosis")
+    X_tr, X_te, y_tr, _ = _split(X, y, 0.5)
+    pipe = PMMLPipeline([("clf", LogisticRegression(max_iter=5000))]).fit(X_tr, y_tr)
+    types, inputs = _float_input(list(X.columns))
+    return _classifier("sklearn_logreg", "binary", pipe, X_te,
+                       _skl_onnx(pipe.steps[-1][1], types), inputs, _to_pmml(pipe))
+
+
+def _sklearn_random_forest() -> ZooModel:
+    """Multiclass random forest with string labels on generated data (iris/wine are too small)."""
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    Xa, ya = make_classification(n_samples=1200, n_features=8, n_informative=5, n_redundant=1,
+                                 n_classes=3, random_state=SEED)
+    X = pd.DataFrame(Xa, columns=[f"x{i}" for i in range(Xa.shape[1])])
+    y = pd.Series(np.array(["alpha", "beta", "gamma"])[ya], name="species")
+    X_tr, X_te, y_tr, _ = _split(X, y, 0.4)
+    rf = RandomForestClassifier(n_estimators=25, max_depth=6, random_state=SEED, n_jobs=1)
+    pipe = PMMLPipeline([("clf", rf)]).fit(X_tr, y_tr)
+    types, inputs = _float_input(list(X.columns))
+    return _classifier("sklearn_random_forest", "multiclass", pipe, X_te,
+                       _skl_onnx(pipe.steps[-1][1], types), inputs, _to_pmml(pipe))
+
+
+def _pipeline_data() -> tuple[pd.DataFrame, pd.Series]:
+    """Synthetic customer table: 2 string, 1 int and 2 float columns, yes/no target."""
+    rng = np.random.default_rng(SEED)
+    n = 1500
+    color = rng.choice(["red", "green", "blue"], n)
+    region = rng.choice(["north", "south", "east", "west"], n, p=[0.4, 0.3, 0.2, 0.1])
+    age = rng.integers(18, 80, n)
+    income = np.round(rng.lognormal(10.0, 0.5, n), 2)
+    score = rng.normal(0.0, 1.0, n)
+    logit = (0.8 * (color == "red") - 0.6 * (region == "south") + 0.03 * (age - 45)
+             + 0.7 * np.log(income / 22000.0) + 0.9 * score)
+    y = np.where(logit + rng.logistic(size=n) > 0, "yes", "no")
+    X = pd.DataFrame({"color": color, "region": region, "age": age.astype(np.int64),
+                      "income": income, "score": score})
+    return X, pd.Series(y, name="churn")
+
+
+def _sklearn_pipeline() -> ZooModel:
+    """ColumnTransformer(OneHot strings + scaled numerics) -> LogisticRegression; one ONNX input per column."""
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    X, y = _pipeline_data()
+    cat, num = ["color", "region"], ["age", "income", "score"]
+    X_tr, X_te, y_tr, _ = _split(X, y, 0.3)
+    pre = ColumnTransformer([("cat", OneHotEncoder(sparse_output=False), cat),
+                             ("num", StandardScaler(), num)])
+    pipe = PMMLPipeline([("pre", pre), ("clf", LogisticRegression(max_iter=1000))]).fit(X_tr, y_tr)
+    # skl2onnx has no converter for the PMMLPipeline subclass: convert a plain
+    # Pipeline over the very same fitted steps.
+    types = [(c, StringTensorType([None, 1])) for c in cat] + [(c, FloatTensorType([None, 1])) for c in num]
+    onx = _skl_onnx(Pipeline(pipe.steps), types)
+    return _classifier("sklearn_pipeline", "binary", pipe, X_te, onx,
+                       {c: [c] for c in X.columns}, _to_pmml(pipe))
+
+
+def _sklearn_linear_regression() -> ZooModel:
+    """Ordinary least squares on the diabetes data set; the one model with a float64 ONNX input."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    ds = load_diabetes(as_frame=True)
+    X_tr, X_te, y_tr, _ = _split(ds.data, ds.target.rename("progression"), 0.7)
+    pipe = PMMLPipeline([("reg", LinearRegression())]).fit(X_tr, y_tr)
+    # DoubleTensorType: skl2onnx then computes in float64, so byom must accept
+    # tensor(double) inputs/outputs too.
+    types, inputs = _float_input(list(ds.data.columns), double=True)
+    return _regressor("sklearn_linear_regression", pipe, X_te,
+                      _skl_onnx(pipe.steps[-1][1], types), inputs, _to_pmml(pipe))
+
+
+def _numeric_frame(Xa: np.ndarray, prefix: str) -> pd.DataFrame:
+    """Name generated columns like a SQL table would (x00, x01, ...)."""
+    return pd.DataFrame(Xa, columns=[f"{prefix}{i:02d}" for i in range(Xa.shape[1])])
+
+
+def _lightgbm_classifier() -> ZooModel:
+    """Binary LightGBM, 20 float features, 30 trees."""
+    from lightgbm import LGBMClassifier
+    from onnxmltools import convert_lightgbm
+    from sklearn.datasets import make_classification
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    Xa, ya = make_classification(n_samples=2000, n_features=20, n_informative=8, random_state=SEED)
+    X = _numeric_frame(Xa, "x")
+    X_tr, X_te, y_tr, _ = _split(X, pd.Series(ya, name="y"), 0.3)
+    clf = LGBMClassifier(n_estimators=30, num_leaves=15, random_state=SEED, deterministic=True,
+                         force_row_wise=True, n_jobs=1, verbose=-1)
+    pipe = PMMLPipeline([("clf", clf)]).fit(X_tr, y_tr)
+    types, inputs = _float_input(list(X.columns), onnxmltools=True)
+    onx = convert_lightgbm(clf, initial_types=types, zipmap=False, target_opset=_OPSET[""])
+    return _classifier("lightgbm_classifier", "binary", pipe, X_te, onx.SerializeToString(),
+                       inputs, _to_pmml(pipe))
+
+
+def _lightgbm_regressor() -> ZooModel:
+    """LightGBM regression on Friedman #1 (10 float features, 40 trees)."""
+    from lightgbm import LGBMRegressor
+    from onnxmltools import convert_lightgbm
+    from sklearn.datasets import make_friedman1
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    Xa, ya = make_friedman1(n_samples=1600, n_features=10, noise=0.5, random_state=SEED)
+    X = _numeric_frame(Xa, "x")
+    X_tr, X_te, y_tr, _ = _split(X, pd.Series(ya, name="y"), 0.3)
+    reg = LGBMRegressor(n_estimators=40, num_leaves=15, random_state=SEED, deterministic=True,
+                        force_row_wise=True, n_jobs=1, verbose=-1)
+    pipe = PMMLPipeline([("reg", reg)]).fit(X_tr, y_tr)
+    types, inputs = _float_input(list(X.columns), onnxmltools=True)
+    onx = convert_lightgbm(reg, initial_types=types, target_opset=_OPSET[""])
+    return _regressor("lightgbm_regressor", pipe, X_te, onx.SerializeToString(), inputs, _to_pmml(pipe))
+
+
+def _xgboost_onnx(model: Any, cols: list[str]) -> tuple[bytes, dict[str, list[str]]]:
+    """onnxmltools export of a bare XGBoost sklearn model (float32 [None, k] input).
+
+    The converter only understands XGBoost's default feature names 'f0', 'f1', ...
+    ("feature names should follow pattern 'f%d'"), but the model is trained on a
+    named DataFrame (for PMML field names), so convert a copy with the names dropped.
+    """
+    from onnxmltools import convert_xgboost
+
+    unnamed = copy.deepcopy(model)
+    unnamed.get_booster().feature_names = None
+    types, inputs = _float_input(cols, onnxmltools=True)
+    onx = convert_xgboost(unnamed, initial_types=types, target_opset=_OPSET[""])
+    return onx.SerializeToString(), inputs
+
+
+def _xgboost_classifier() -> ZooModel:
+    """Binary XGBoost trained and scored WITH NaN cells (~10 %), to test missing-value routing."""
+    from sklearn.datasets import make_classification
+    from sklearn2pmml.pipeline import PMMLPipeline
+    from xgboost import XGBClassifier
+
+    Xa, ya = make_classification(n_samples=2000, n_features=10, n_informative=6, random_state=SEED + 1)
+    rng = np.random.default_rng(SEED + 1)
+    Xa[rng.random(Xa.shape) < 0.1] = np.nan
+    X = _numeric_frame(Xa, "m")
+    X_tr, X_te, y_tr, _ = _split(X, pd.Series(ya, name="y"), 0.3)
+    clf = XGBClassifier(n_estimators=30, max_depth=4, learning_rate=0.3, tree_method="hist",
+                        random_state=SEED, n_jobs=1)
+    pipe = PMMLPipeline([("clf", clf)]).fit(X_tr, y_tr)
+    onx, inputs = _xgboost_onnx(clf, list(X.columns))
+    return _classifier("xgboost_classifier", "binary", pipe, X_te, onx, inputs, _to_pmml(pipe))
+
+
+def _xgboost_regressor() -> ZooModel:
+    """XGBoost regression on Friedman #1 (no missing values)."""
+    from sklearn.datasets import make_friedman1
+    from sklearn2pmml.pipeline import PMMLPipeline
+    from xgboost import XGBRegressor
+
+    Xa, ya = make_friedman1(n_samples=1600, n_features=8, noise=0.5, random_state=SEED + 2)
+    X = _numeric_frame(Xa, "x")
+    X_tr, X_te, y_tr, _ = _split(X, pd.Series(ya, name="y"), 0.3)
+    reg = XGBRegressor(n_estimators=40, max_depth=4, learning_rate=0.2, tree_method="hist",
+                       random_state=SEED, n_jobs=1)
+    pipe = PMMLPipeline([("reg", reg)]).fit(X_tr, y_tr)
+    onx, inputs = _xgboost_onnx(reg, list(X.columns))
+    return _regressor("xgboost_regressor", pipe, X_te, onx, inputs, _to_pmml(pipe))
+
+
+_BUILDERS: dict[str, Callable[[], ZooModel]] = {
+    "sklearn_logreg": _sklearn_logreg,
+    "sklearn_random_forest": _sklearn_random_forest,
+    "sklearn_pipeline": _sklearn_pipeline,
+    "sklearn_linear_regression": _sklearn_linear_regression,
+    "lightgbm_classifier": _lightgbm_classifier,
+    "lightgbm_regressor": _lightgbm_regressor,
+    "xgboost_classifier": _xgboost_classifier,
+    "xgboost_regressor": _xgboost_regressor,
+}
+
+NAMES: tuple[str, ...] = tuple(_BUILDERS)
+
+
+@functools.cache
+def build(name: str) -> ZooModel:
+    """Train, score and export one zoo model (cached: each model is built once per process)."""
+    try:
+        builder = _BUILDERS[name]
+    except KeyError:
+        raise KeyError(f"unknown zoo model {name!r}; known: {', '.join(NAMES)}") from None
+    return builder()

@@ -1,0 +1,160 @@
+"""The model table in DuckDB: create, add, list, show, remove, and fetch on a cache miss."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from byom.errors import ByomError, ModelExistsError, UnknownModelError
+from byom.scoring import StoredModel
+from byom.store import MODEL_TABLE_COLUMNS, ModelRecord, prepare_model
+from udfs.duckdb._engine import import_duckdb
+
+CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS {table} (
+    model_id      VARCHAR PRIMARY KEY,
+    model         BLOB NOT NULL,
+    format        VARCHAR NOT NULL,
+    sha256        VARCHAR NOT NULL,
+    size_bytes    BIGINT NOT NULL,
+    created_at    TIMESTAMP NOT NULL,
+    description   VARCHAR,
+    inputs        VARCHAR,
+    input_schema  VARCHAR,
+    output_schema VARCHAR
+)
+"""
+
+
+def quote_ident(name: str) -> str:
+    """Quote a possibly schema-qualified table name for SQL."""
+    parts = name.split(".")
+    return ".".join('"' + p.strip('"').replace('"', '""') + '"' for p in parts)
+
+
+class DuckDBModelStore:
+    """A model table on one DuckDB connection (the full layout, or just model_id and model)."""
+
+    def __init__(self, con: Any, table: str = "byom_models") -> None:
+        import_duckdb()
+        self.con = con
+        self.table = table
+        self._sql_table = quote_ident(table)
+        self._lock = threading.Lock()
+
+    # -- schema -----------------------------------------------------------------------------
+    def create(self) -> None:
+        self.con.execute(CREATE_TABLE.format(table=self._sql_table))
+
+    def columns(self) -> set[str]:
+        try:
+            rows = self._read(f"DESCRIBE {self._sql_table}")
+        except Exception:
+            return set()
+        return {str(r[0]).lower() for r in rows}
+
+    def _read(self, query: str, params: list[object] | None = None) -> list[Any]:
+        """Run a read on its own cursor: safe from inside a running query and from any thread."""
+        with self._lock:
+            cur = self.con.cursor()
+            try:
+                return cur.execute(query, params or []).fetchall()
+            finally:
+                cur.close()
+
+    def is_full_layout(self) -> bool:
+        return set(MODEL_TABLE_COLUMNS) <= self.columns()
+
+    def version_sql(self, alias: str) -> str:
+        """SQL for a row's version key: content hash, plus the input map's hash when there is one."""
+        cols = self.columns()
+        if not {"model_id", "model"} <= cols:
+            raise ByomError(
+                f"table {self.table} is not a model table: it needs columns model_id and model "
+                f"(it has {', '.join(sorted(cols)) or 'no columns, or does not exist'}); create "
+                "it with `byom models add`"
+            )
+        if "sha256" in cols and "inputs" in cols:
+            return f"({alias}.sha256 || coalesce('/' || md5({alias}.inputs), ''))"
+        if "sha256" in cols:
+            return f"{alias}.sha256"
+        return f"sha256({alias}.model)"
+
+    # -- writes -----------------------------------------------------------------------------
+    def add(
+        self,
+        model_id: str,
+        blob: bytes,
+        *,
+        replace: bool = False,
+        inputs: str | dict[str, object] | None = None,
+        description: str | None = None,
+    ) -> ModelRecord:
+        record = prepare_model(blob, model_id, inputs, description)
+        if not self.columns():
+            self.create()
+        full = self.is_full_layout()
+        exists = self._exists(model_id)
+        if exists and not replace:
+            raise ModelExistsError(
+                f"model {model_id!r} already exists in {self.table}; pass --replace (replace=True) "
+                "to overwrite it"
+            )
+        cols = MODEL_TABLE_COLUMNS if full else ("model_id", "model")
+        values = record.row() if full else (record.model_id, record.blob)
+        marks = ", ".join("?" for _ in cols)
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        self.con.execute(
+            f"{verb} INTO {self._sql_table} ({', '.join(cols)}) VALUES ({marks})", list(values)
+        )
+        return record
+
+    def remove(self, model_id: str) -> None:
+        if not self._exists(model_id):
+            raise UnknownModelError(model_id, self.model_ids(), self.table)
+        self.con.execute(f"DELETE FROM {self._sql_table} WHERE model_id = ?", [model_id])
+
+    # -- reads ------------------------------------------------------------------------------
+    def _exists(self, model_id: str) -> bool:
+        q = f"SELECT count(*) FROM {self._sql_table} WHERE model_id = ?"
+        return bool(self.con.execute(q, [model_id]).fetchone()[0])
+
+    def model_ids(self) -> list[str]:
+        return [r[0] for r in self._read(f"SELECT model_id FROM {self._sql_table}")]
+
+    def list(self) -> list[dict[str, Any]]:
+        cols = self.columns()
+        wanted = [c for c in MODEL_TABLE_COLUMNS if c != "model" and c in cols]
+        extra = [] if "size_bytes" in cols else ["octet_length(model) AS size_bytes"]
+        sel = ", ".join(wanted + extra)
+        rel = self.con.execute(f"SELECT {sel} FROM {self._sql_table} ORDER BY model_id")
+        names = [d[0] for d in rel.description]
+        return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+
+    def show(self, model_id: str) -> dict[str, Any]:
+        for row in self.list():
+            if row["model_id"] == model_id:
+                return row
+        raise UnknownModelError(model_id, self.model_ids(), self.table)
+
+    def blob(self, model_id: str) -> bytes:
+        q = f"SELECT model FROM {self._sql_table} WHERE model_id = ?"
+        row = self.con.execute(q, [model_id]).fetchone()
+        if row is None:
+            raise UnknownModelError(model_id, self.model_ids(), self.table)
+        return bytes(row[0])
+
+    def fetch(self, model_id: str) -> StoredModel | None:
+        """Read a model on a separate cursor: called from inside a running query."""
+        cols = self.columns()
+        sha = "sha256" if "sha256" in cols else "NULL"
+        inputs = "inputs" if "inputs" in cols else "NULL"
+        q = (
+            f"SELECT model, {self.version_sql('m')}, {sha}, {inputs} "
+            f"FROM {self._sql_table} m WHERE model_id = ?"
+        )
+        rows = self._read(q, [model_id])
+        if not rows:
+            return None
+        row = rows[0]
+        return StoredModel(model_id, bytes(row[0]), row[1], row[2], row[3])
