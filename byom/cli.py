@@ -1,0 +1,205 @@
+"""`byom` command line: each command is a thin call into the Python API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from byom.errors import ByomError
+
+app = typer.Typer(
+    help="Score ONNX and PMML models stored in a table, with SQL.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="Add, list, show and remove models in a model table.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+out = Console()
+err = Console(stderr=True)
+
+DB_HELP = "DuckDB database file (created if missing); env BYOM_DB"
+TABLE_HELP = "Model table: byom's full layout or any table with model_id and model columns"
+DbOption = typer.Option("byom.duckdb", "--db", envvar="BYOM_DB", help=DB_HELP)
+TableOption = typer.Option("byom_models", "--table", help=TABLE_HELP)
+
+
+def _connect(db: str, table: str) -> tuple[Any, Any]:
+    from udfs.duckdb import register
+    from udfs.duckdb._engine import import_duckdb
+
+    duckdb = import_duckdb()
+    con = duckdb.connect(db)
+    if sys.stderr.isatty():
+        con.execute("SET enable_progress_bar = true")
+    store = register(con, table)
+    return con, store
+
+
+def _fail(exc: BaseException) -> NoReturn:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    raise typer.Exit(1)
+
+
+@models_app.command("add")
+def models_add(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="ONNX or PMML file"),
+    model_id: str = typer.Option(..., "--id", help="Model id, the first argument of score()"),
+    db: str = DbOption,
+    table: str = TableOption,
+    replace: bool = typer.Option(False, "--replace", help="Overwrite an existing model id"),
+    inputs: str | None = typer.Option(
+        None, "--inputs", help="Input map: 'c1,c2,...', 'input=c1,c2;other=c3' or JSON"
+    ),
+    description: str | None = typer.Option(None, "--description", help="Free text"),
+) -> None:
+    """Validate a model (it must load and score a sample row) and save it in the table."""
+    try:
+        _, store = _connect(db, table)
+        record = store.add(
+            model_id, file.read_bytes(), replace=replace, inputs=inputs, description=description
+        )
+    except Exception as exc:
+        _fail(exc)
+    out.print(
+        f"saved {record.format} model {record.model_id!r} ({record.size_bytes:,} bytes, "
+        f"sha256 {record.sha256[:12]}) in {table}",
+        highlight=False,
+    )
+
+
+@models_app.command("list")
+def models_list(db: str = DbOption, table: str = TableOption) -> None:
+    """List the models in the table."""
+    try:
+        _, store = _connect(db, table)
+        rows = store.list()
+    except Exception as exc:
+        _fail(exc)
+    view = Table("model_id", "format", "size", "sha256", "created_at", "description")
+    for r in rows:
+        view.add_row(
+            r["model_id"],
+            str(r.get("format") or ""),
+            f"{r.get('size_bytes') or 0:,}",
+            str(r.get("sha256") or "")[:12],
+            str(r.get("created_at") or ""),
+            str(r.get("description") or ""),
+        )
+    out.print(view)
+
+
+@models_app.command("show")
+def models_show(
+    model_id: str = typer.Argument(...), db: str = DbOption, table: str = TableOption
+) -> None:
+    """Show one model's metadata and its input and output schema."""
+    try:
+        _, store = _connect(db, table)
+        row = store.show(model_id)
+    except Exception as exc:
+        _fail(exc)
+    for key in ("input_schema", "output_schema", "inputs"):
+        if isinstance(row.get(key), str):
+            row[key] = json.loads(row[key])
+    out.print_json(json.dumps(row, default=str))
+
+
+@models_app.command("rm")
+def models_rm(
+    model_id: str = typer.Argument(...), db: str = DbOption, table: str = TableOption
+) -> None:
+    """Remove a model from the table."""
+    try:
+        _, store = _connect(db, table)
+        store.remove(model_id)
+    except Exception as exc:
+        _fail(exc)
+    out.print(f"removed {model_id!r} from {table}", highlight=False)
+
+
+@app.command("query")
+def query(
+    sql_text: str = typer.Argument(..., metavar="SQL", help="SQL to run; '-' reads it from stdin"),
+    db: str = DbOption,
+    table: str = TableOption,
+    fmt: str = typer.Option("table", "--format", help="table, csv or json"),
+) -> None:
+    """Run SQL with score / predict / predict_json registered; `score(model_id, *)` works."""
+    from udfs.duckdb import sql
+
+    if fmt not in ("table", "csv", "json"):
+        _fail(ByomError(f"unknown --format {fmt!r}; use table, csv or json"))
+    text = sys.stdin.read() if sql_text == "-" else sql_text
+    try:
+        con, _ = _connect(db, table)
+        rel = sql(con, text)
+        result = rel.fetch_arrow_table() if rel is not None else None
+    except Exception as exc:
+        _fail(exc)
+    if result is None:
+        return
+    _print_table(result, fmt)
+
+
+def _print_table(result: Any, fmt: str) -> None:
+    import pyarrow as pa
+
+    rows = result.to_pylist()
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, default=str, indent=None) + "\n")
+        return
+    nested = {
+        f.name for f in result.schema if pa.types.is_nested(f.type) or pa.types.is_map(f.type)
+    }
+
+    def cell(name: str, value: Any) -> str:
+        if value is None:
+            return ""
+        if name in nested:
+            return json.dumps(value, default=str)
+        return str(value)
+
+    if fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(result.column_names)
+        for row in rows:
+            writer.writerow([cell(k, v) for k, v in row.items()])
+        return
+    view = Table(*result.column_names)
+    for row in rows:
+        view.add_row(*(cell(k, v) for k, v in row.items()))
+    out.print(view)
+
+
+@app.command("demo")
+def demo(
+    rows: int = typer.Option(1_000_000, "--rows", help="Rows in the generated table"),
+    db: str = typer.Option(":memory:", "--db", help="DuckDB database for the demo"),
+    pmml_rows: int = typer.Option(
+        20_000, "--pmml-rows", help="Rows scored through PMML (pypmml runs row by row in a JVM)"
+    ),
+) -> None:
+    """Train models on a scikit-learn data set, store them, score a generated table in SQL."""
+    from byom.demo import run_demo
+
+    try:
+        run_demo(rows=rows, db=db, pmml_rows=pmml_rows, console=out)
+    except ByomError as exc:
+        _fail(exc)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
