@@ -7,6 +7,7 @@ in the table is therefore used by the next statement, and one statement never mi
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pyarrow as pa
@@ -27,19 +28,18 @@ _RETURN_TYPES = {
 }
 
 
-def _impl_name(kind: OutputKind) -> str:
-    return f"byom_{kind.value}_batch"
+#: UDF names registered by each connection (by id), so registering again replaces them.
+_registered: dict[int, list[str]] = {}
 
 
 def _make_udf(kind: OutputKind, store: DuckDBModelStore) -> Any:
     def udf(versions: pa.Array, model_ids: pa.Array, *features: pa.Array) -> pa.Array:
         return score_batch(kind, model_ids, versions, features, store)
 
-    udf.__name__ = _impl_name(kind)
     return udf
 
 
-def _macro_sql(kind: OutputKind, store: DuckDBModelStore, max_args: int) -> str:
+def _macro_sql(kind: OutputKind, impl: str, store: DuckDBModelStore, max_args: int) -> str:
     version = (
         f"(SELECT {store.version_sql('_byom_m')} FROM {store._sql_table} _byom_m "
         "WHERE _byom_m.model_id = _byom_id)"
@@ -48,7 +48,7 @@ def _macro_sql(kind: OutputKind, store: DuckDBModelStore, max_args: int) -> str:
     overloads = []
     for k in range(1, max_args + 1):
         params = ", ".join(f"_byom_a{i}" for i in range(1, k + 1))
-        call = f"{_impl_name(kind)}({version}, _byom_id, {params}){cast}"
+        call = f"{impl}({version}, _byom_id, {params}){cast}"
         overloads.append(f"(_byom_id, {params}) AS {call}")
     return f"CREATE OR REPLACE TEMP MACRO {kind.value} " + ",\n".join(overloads)
 
@@ -65,12 +65,19 @@ def register(
     store = DuckDBModelStore(con, models_table)
     if not store.columns():
         store.create()
-    for kind in OutputKind:
-        name = _impl_name(kind)
+    # Python UDFs are visible to every connection of the database, while the macros are TEMP
+    # (per connection): a unique UDF name per registration keeps each connection bound to its
+    # own model table.
+    for old in _registered.pop(id(con), []):
         try:
-            con.remove_function(name)
+            con.remove_function(old)
         except (duckdb.InvalidInputException, duckdb.CatalogException):
             pass
+    token = uuid.uuid4().hex[:12]
+    names = []
+    for kind in OutputKind:
+        name = f"byom_{kind.value}_{token}"
+        names.append(name)
         con.create_function(
             name,
             _make_udf(kind, store),
@@ -80,7 +87,8 @@ def register(
             null_handling="special",
             side_effects=False,
         )
-        con.execute(_macro_sql(kind, store, max_positional))
+        con.execute(_macro_sql(kind, name, store, max_positional))
+    _registered[id(con)] = names
     return store
 
 
