@@ -136,12 +136,13 @@ def _ro(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _skl_onnx(model: Any, initial_types: list[tuple[str, Any]]) -> bytes:
+def _skl_onnx(name: str, model: Any, initial_types: list[tuple[str, Any]]) -> bytes:
     """skl2onnx export; classifiers get zipmap off (plain probability tensor)."""
     from skl2onnx import convert_sklearn
 
     options = {"zipmap": False} if hasattr(model, "predict_proba") else None
-    onx = convert_sklearn(model, initial_types=initial_types, options=options, target_opset=_OPSET)
+    onx = convert_sklearn(model, name=name, initial_types=initial_types, options=options,
+                          target_opset=_OPSET)
     return onx.SerializeToString()
 
 
@@ -162,7 +163,7 @@ def _sklearn_logreg() -> ZooModel:
     pipe = PMMLPipeline([("clf", LogisticRegression(max_iter=5000))]).fit(X_tr, y_tr)
     types, inputs = _float_input(list(X.columns))
     return _classifier("sklearn_logreg", "binary", pipe, X_te,
-                       _skl_onnx(pipe.steps[-1][1], types), inputs, _to_pmml(pipe))
+                       _skl_onnx("sklearn_logreg", pipe.steps[-1][1], types), inputs, _to_pmml(pipe))
 
 
 def _sklearn_random_forest() -> ZooModel:
@@ -180,7 +181,7 @@ def _sklearn_random_forest() -> ZooModel:
     pipe = PMMLPipeline([("clf", rf)]).fit(X_tr, y_tr)
     types, inputs = _float_input(list(X.columns))
     return _classifier("sklearn_random_forest", "multiclass", pipe, X_te,
-                       _skl_onnx(pipe.steps[-1][1], types), inputs, _to_pmml(pipe))
+                       _skl_onnx("sklearn_random_forest", pipe.steps[-1][1], types), inputs, _to_pmml(pipe))
 
 
 def _pipeline_data() -> tuple[pd.DataFrame, pd.Series]:
@@ -218,7 +219,7 @@ def _sklearn_pipeline() -> ZooModel:
     # skl2onnx has no converter for the PMMLPipeline subclass: convert a plain
     # Pipeline over the very same fitted steps.
     types = [(c, StringTensorType([None, 1])) for c in cat] + [(c, FloatTensorType([None, 1])) for c in num]
-    onx = _skl_onnx(Pipeline(pipe.steps), types)
+    onx = _skl_onnx("sklearn_pipeline", Pipeline(pipe.steps), types)
     return _classifier("sklearn_pipeline", "binary", pipe, X_te, onx,
                        {c: [c] for c in X.columns}, _to_pmml(pipe))
 
@@ -236,7 +237,7 @@ def _sklearn_linear_regression() -> ZooModel:
     # tensor(double) inputs/outputs too.
     types, inputs = _float_input(list(ds.data.columns), double=True)
     return _regressor("sklearn_linear_regression", pipe, X_te,
-                      _skl_onnx(pipe.steps[-1][1], types), inputs, _to_pmml(pipe))
+                      _skl_onnx("sklearn_linear_regression", pipe.steps[-1][1], types), inputs, _to_pmml(pipe))
 
 
 def _numeric_frame(Xa: np.ndarray, prefix: str) -> pd.DataFrame:
@@ -258,7 +259,7 @@ def _lightgbm_classifier() -> ZooModel:
                          force_row_wise=True, n_jobs=1, verbose=-1)
     pipe = PMMLPipeline([("clf", clf)]).fit(X_tr, y_tr)
     types, inputs = _float_input(list(X.columns), onnxmltools=True)
-    onx = convert_lightgbm(clf, initial_types=types, zipmap=False, target_opset=_OPSET[""])
+    onx = convert_lightgbm(clf, name="lightgbm_classifier", initial_types=types, zipmap=False, target_opset=_OPSET[""])
     return _classifier("lightgbm_classifier", "binary", pipe, X_te, onx.SerializeToString(),
                        inputs, _to_pmml(pipe))
 
@@ -277,11 +278,11 @@ def _lightgbm_regressor() -> ZooModel:
                         force_row_wise=True, n_jobs=1, verbose=-1)
     pipe = PMMLPipeline([("reg", reg)]).fit(X_tr, y_tr)
     types, inputs = _float_input(list(X.columns), onnxmltools=True)
-    onx = convert_lightgbm(reg, initial_types=types, target_opset=_OPSET[""])
+    onx = convert_lightgbm(reg, name="lightgbm_regressor", initial_types=types, target_opset=_OPSET[""])
     return _regressor("lightgbm_regressor", pipe, X_te, onx.SerializeToString(), inputs, _to_pmml(pipe))
 
 
-def _xgboost_onnx(model: Any, cols: list[str]) -> tuple[bytes, dict[str, list[str]]]:
+def _xgboost_onnx(name: str, model: Any, cols: list[str]) -> tuple[bytes, dict[str, list[str]]]:
     """onnxmltools export of a bare XGBoost sklearn model (float32 [None, k] input).
 
     The converter only understands XGBoost's default feature names 'f0', 'f1', ...
@@ -293,7 +294,7 @@ def _xgboost_onnx(model: Any, cols: list[str]) -> tuple[bytes, dict[str, list[st
     unnamed = copy.deepcopy(model)
     unnamed.get_booster().feature_names = None
     types, inputs = _float_input(cols, onnxmltools=True)
-    onx = convert_xgboost(unnamed, initial_types=types, target_opset=_OPSET[""])
+    onx = convert_xgboost(unnamed, name=name, initial_types=types, target_opset=_OPSET[""])
     return onx.SerializeToString(), inputs
 
 
@@ -311,7 +312,7 @@ def _xgboost_classifier() -> ZooModel:
     clf = XGBClassifier(n_estimators=30, max_depth=4, learning_rate=0.3, tree_method="hist",
                         random_state=SEED, n_jobs=1)
     pipe = PMMLPipeline([("clf", clf)]).fit(X_tr, y_tr)
-    onx, inputs = _xgboost_onnx(clf, list(X.columns))
+    onx, inputs = _xgboost_onnx("xgboost_classifier", clf, list(X.columns))
     return _classifier("xgboost_classifier", "binary", pipe, X_te, onx, inputs, _to_pmml(pipe))
 
 
@@ -327,7 +328,7 @@ def _xgboost_regressor() -> ZooModel:
     reg = XGBRegressor(n_estimators=40, max_depth=4, learning_rate=0.2, tree_method="hist",
                        random_state=SEED, n_jobs=1)
     pipe = PMMLPipeline([("reg", reg)]).fit(X_tr, y_tr)
-    onx, inputs = _xgboost_onnx(reg, list(X.columns))
+    onx, inputs = _xgboost_onnx("xgboost_regressor", reg, list(X.columns))
     return _regressor("xgboost_regressor", pipe, X_te, onx, inputs, _to_pmml(pipe))
 
 

@@ -19,7 +19,7 @@ from udfs.duckdb._engine import import_duckdb
 from udfs.duckdb.store import DuckDBModelStore
 
 #: Most feature arguments of a positional call; pass a row by name for wider models.
-MAX_POSITIONAL = 200
+MAX_POSITIONAL = 64
 
 _RETURN_TYPES = {
     OutputKind.SCORE: "DOUBLE",
