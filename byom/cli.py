@@ -28,6 +28,7 @@ DB_HELP = "DuckDB database file (created if missing); env BYOM_DB"
 TABLE_HELP = "Model table: byom's full layout or any table with model_id and model columns"
 DbOption = typer.Option("byom.duckdb", "--db", envvar="BYOM_DB", help=DB_HELP)
 TableOption = typer.Option("byom_models", "--table", help=TABLE_HELP)
+FormatOption = typer.Option("table", "--format", help="table, csv or json")
 
 
 def _connect(db: str, table: str) -> tuple[Any, Any]:
@@ -75,24 +76,19 @@ def models_add(
 
 
 @models_app.command("list")
-def models_list(db: str = DbOption, table: str = TableOption) -> None:
+def models_list(db: str = DbOption, table: str = TableOption, fmt: str = FormatOption) -> None:
     """List the models in the table."""
+    import pyarrow as pa
+
+    _check_format(fmt)
     try:
         _, store = _connect(db, table)
         rows = store.list()
     except Exception as exc:
         _fail(exc)
-    view = Table("model_id", "format", "size", "sha256", "created_at", "description")
-    for r in rows:
-        view.add_row(
-            r["model_id"],
-            str(r.get("format") or ""),
-            f"{r.get('size_bytes') or 0:,}",
-            str(r.get("sha256") or "")[:12],
-            str(r.get("created_at") or ""),
-            str(r.get("description") or ""),
-        )
-    out.print(view)
+    keep = ("model_id", "format", "size_bytes", "sha256", "created_at", "description")
+    listing = pa.Table.from_pylist([{k: r.get(k) for k in keep} for r in rows])
+    _print_table(listing if rows else pa.table({k: [] for k in keep}), fmt)
 
 
 @models_app.command("show")
@@ -129,13 +125,12 @@ def query(
     sql_text: str = typer.Argument(..., metavar="SQL", help="SQL to run; '-' reads it from stdin"),
     db: str = DbOption,
     table: str = TableOption,
-    fmt: str = typer.Option("table", "--format", help="table, csv or json"),
+    fmt: str = FormatOption,
 ) -> None:
     """Run SQL with score / predict / predict_json registered; `score(model_id, *)` works."""
     from udfs.duckdb import sql
 
-    if fmt not in ("table", "csv", "json"):
-        _fail(ByomError(f"unknown --format {fmt!r}; use table, csv or json"))
+    _check_format(fmt)
     text = sys.stdin.read() if sql_text == "-" else sql_text
     try:
         con, _ = _connect(db, table)
@@ -146,6 +141,11 @@ def query(
     if result is None:
         return
     _print_table(result, fmt)
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("table", "csv", "json"):
+        _fail(ByomError(f"unknown --format {fmt!r}; use table, csv or json"))
 
 
 def _print_table(result: Any, fmt: str) -> None:

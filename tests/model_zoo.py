@@ -1,30 +1,53 @@
 """Small native models exported to ONNX and PMML, for byom's parity tests.
 
 Each model is trained on data that ships with scikit-learn or is generated here
-(no downloads), scored natively on held-out rows, and exported with
-skl2onnx/onnxmltools (ONNX) and sklearn2pmml (PMML).  Parity tests score the same
-rows through byom and compare against ``native_proba`` / ``native_pred``.
+(never downloaded), scored natively on held-out rows, and exported with
+skl2onnx / onnxmltools (ONNX) and sklearn2pmml (PMML).  Parity tests score
+``data`` through byom and compare with ``native_proba`` / ``native_pred`` within
+``TOLERANCE``.  ``build`` is cached and deterministic: same data, native scores
+and ONNX bytes on every run; PMML bytes differ only in ``Header/Timestamp``.
 
-Version facts (checked with Java 17, Python 3.11):
+Versions (checked with Java 17, Python 3.11):
 
-* sklearn2pmml 0.133.1 (newest on PyPI) refuses scikit-learn 1.9.1: its Java side
-  raises ``SkLearnException: Scikit-Learn version '1.9.1' is not supported ...
-  downgrade Scikit-Learn to version '1.9.0'``.  Pin ``scikit-learn==1.9.0``.
-  skl2onnx 1.20.0 and onnxmltools 1.16.0 convert every model below with 1.9.0.
-* sklearn2pmml needs ``java`` on PATH; every export starts one JVM (~1 s).
-  It only writes to a file path, so we go through a temp dir and read bytes back.
+* sklearn2pmml 0.133.1 (newest on PyPI) refuses scikit-learn 1.9.1 at export
+  time: "SkLearnException: Scikit-Learn version '1.9.1' is not supported ...
+  downgrade Scikit-Learn to version '1.9.0'".  Its pip metadata does not cap
+  scikit-learn, so pip will not catch this: pin ``scikit-learn==1.9.0``.
+  skl2onnx 1.20.0 and onnxmltools 1.16.0 export every model here under 1.9.0.
+* sklearn2pmml shells out to ``java`` (any JVM >= 11 on PATH), one JVM per export
+  (~1 s with ``_JAVA_OPTS``), and only writes to a file path: we go through a
+  temp dir.  All eight builds take ~10 s, ~90 % of it in those JVMs.
 
-ONNX output names (all classifiers are exported with zipmap disabled, so the
-probabilities are a plain float32 ``[n, n_classes]`` tensor):
+ONNX graphs: one ``input`` float32 [None, k] tensor fed by the columns in
+``onnx_inputs["input"]``, except ``sklearn_linear_regression`` (float64
+[None, k], computed in double) and ``sklearn_pipeline`` (one [None, 1] input per
+column: string tensors for color/region, float32 for age/income/score; ``age``
+is int64 in ``data``, cast it).  Outputs, zipmap disabled everywhere so the
+probabilities are a plain float32 [n, n_classes] tensor:
 
-* skl2onnx classifiers: ``label`` (int64 or string tensor, as the classes),
-  ``probabilities`` (float32).  skl2onnx regressors: ``variable`` (float32 [n, 1]).
-* onnxmltools.convert_lightgbm(zipmap=False): ``label`` (int64), ``probabilities``;
-  regressor: ``variable``.
-* onnxmltools.convert_xgboost (never emits a ZipMap): ``label`` (int64),
-  ``probabilities``; regressor: ``variable``.
+* skl2onnx classifiers: ``label`` (int64, or string for string classes) and
+  ``probabilities``; skl2onnx regressors: ``variable`` [n, 1] (same dtype as input).
+* onnxmltools.convert_lightgbm(zipmap=False): ``label`` (int64; the graph
+  wrongly declares its shape as [1], onnxruntime warns and returns [n]) and
+  ``probabilities``; regressor: ``variable`` float32 [n, 1].
+* onnxmltools.convert_xgboost (has no zipmap option, emits none): ``label``
+  (int64) and ``probabilities``; regressor: ``variable`` float32 [n, 1].
 
-Numerical facts are recorded in ``TOLERANCE`` below (measured max abs diffs).
+PMML (sklearn2pmml): classifiers only declare ``probability(<class>)`` output
+fields (no predicted-label field: take the argmax over ``classes``);
+regressors declare no Output, so evaluators name the result after the target
+(pypmml: ``predicted_<target>``).  XGBoost/LightGBM DataFields declare
+``<Value value="NaN" property="missing"/>``; XGBoost models carry the JPMML
+extension ``x-mathContext="float"`` (float32 arithmetic, like XGBoost itself).
+Fields the model never uses (e.g. x00 of lightgbm_classifier) are left out of
+the DataDictionary.
+
+pypmml quirks seen while measuring: ``Model.predict(DataFrame)`` ships the
+frame through ``DataFrame.to_json()``, which rounds inputs to 10 decimals
+(1e-7 error on the diabetes regression); send exact JSON through
+``Model.call("predict", ...)`` or dict rows instead.  NaN and None are both
+read as missing.  An unseen category (not in the OneHotEncoder) gives NaN
+probabilities in pypmml, all-zero one-hot in ONNX, and an error natively.
 """
 
 from __future__ import annotations
@@ -65,9 +88,25 @@ class ZooModel:
     pmml: bytes | None
 
 
-# Max |exported - native| allowed by parity tests, per model and format.
-# Measured maxima are in the comments; the limits leave roughly 5-10x margin.
-TOLERANCE: dict[str, dict[str, float]] = {}
+# Max |exported - native| on probabilities (classifiers) or predictions
+# (regressors) that parity tests should allow.  Comments give the maxima
+# measured over all rows with onnxruntime 1.32 (called directly) and pypmml 1.5.8
+# (fed exact JSON); limits leave ~10x margin.  float32 ONNX costs ~1e-7 on
+# probabilities and a few float32 ulps on regression outputs.  No threshold
+# flip occurred: native predictions on float32-rounded inputs are identical for
+# every tree model here (sklearn and XGBoost trees already work in float32).
+# Double-precision PMML paths get 1e-12 (1e-11 for outputs ~300), room for a
+# different summation order or exp() but not for any float32 step.
+TOLERANCE: dict[str, dict[str, float]] = {
+    "sklearn_logreg": {"onnx": 2e-5, "pmml": 1e-12},  # 2.1e-6, 4.4e-15 (float32 x unscaled inputs ~1e3)
+    "sklearn_random_forest": {"onnx": 1e-6, "pmml": 1e-12},  # 1.4e-7, 2.8e-17
+    "sklearn_pipeline": {"onnx": 1e-6, "pmml": 1e-12},  # 8.3e-8, 2.2e-16
+    "sklearn_linear_regression": {"onnx": 1e-11, "pmml": 1e-11},  # 1.1e-13 (double ONNX), 8.5e-14
+    "lightgbm_classifier": {"onnx": 1e-6, "pmml": 1e-12},  # 8.4e-8, 0
+    "lightgbm_regressor": {"onnx": 4e-5, "pmml": 1e-12},  # 4.1e-6 (outputs 4-25), 0
+    "xgboost_classifier": {"onnx": 1e-6, "pmml": 1e-6},  # 1.2e-7, 1.1e-7 (native is float32)
+    "xgboost_regressor": {"onnx": 5e-5, "pmml": 5e-5},  # 7.6e-6, 7.6e-6 (native float32 sum)
+}
 
 
 # C1-only JIT and serial GC roughly halve each short-lived converter JVM run (~3 s -> ~1.3 s).
