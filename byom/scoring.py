@@ -148,3 +148,39 @@ def _flat(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
 def _bound_for(model_id: str, version: str, source: ModelSource) -> BoundModel:
     key = f"{source.table}\0{model_id}\0{version}"
     return bound_cache.get_or_load(key, lambda: (_bind(model_id, version, source), 0))
+
+
+class InMemoryModels:
+    """Models held in process memory: the Python API, and engines that ship model bytes with
+    the job instead of reading a table."""
+
+    table = "in-memory models"
+
+    def __init__(self) -> None:
+        self._models: dict[str, StoredModel] = {}
+
+    def add(self, model_id: str, blob: bytes, inputs: InputMap | str | None = None) -> None:
+        import hashlib
+        import json
+
+        from byom.formats import sha256_hex
+
+        sha = sha256_hex(blob)
+        text = inputs if isinstance(inputs, str) or inputs is None else json.dumps(inputs)
+        version = sha if text is None else f"{sha}/{hashlib.md5(text.encode()).hexdigest()}"
+        self._models[model_id] = StoredModel(model_id, blob, version, sha, text)
+
+    def fetch(self, model_id: str) -> StoredModel | None:
+        return self._models.get(model_id)
+
+    def model_ids(self) -> list[str]:
+        return list(self._models)
+
+    def versions(self, model_ids: pa.Array) -> pa.Array:
+        ids = pa.array(list(self._models), pa.string())
+        keys = pa.array([m.version for m in self._models.values()], pa.string())
+        return keys.take(pc.index_in(_flat(model_ids).cast(pa.string()), value_set=ids))
+
+    def score(self, kind: OutputKind, model_ids: pa.Array, args: Sequence[pa.Array]) -> pa.Array:
+        """Score rows whose model ids name models added here; `args` as in `score_batch`."""
+        return score_batch(kind, model_ids, self.versions(model_ids), args, self)

