@@ -79,7 +79,10 @@ def build_models(rows: int, train_rows: int, with_pmml: bool) -> Models:
 
     # One draw so the scored rows come from the training distribution.
     Xa, ya = make_classification(
-        n_samples=train_rows + rows, n_features=N_FEATURES, n_informative=10, n_redundant=4,
+        n_samples=train_rows + rows,
+        n_features=N_FEATURES,
+        n_informative=10,
+        n_redundant=4,
         random_state=SEED,
     )
     X_train = pd.DataFrame(Xa[:train_rows], columns=COLS)
@@ -88,7 +91,11 @@ def build_models(rows: int, train_rows: int, with_pmml: bool) -> Models:
     del Xa
 
     clf = LGBMClassifier(
-        n_estimators=100, random_state=SEED, deterministic=True, force_row_wise=True, n_jobs=1,
+        n_estimators=100,
+        random_state=SEED,
+        deterministic=True,
+        force_row_wise=True,
+        n_jobs=1,
         verbose=-1,
     )
     pmml: bytes | None = None
@@ -309,7 +316,9 @@ def sanity(configs: list[Config], models: Models, pmml_rows: int) -> dict[str, A
         got = configs[0].series[PMML].value
         assert got is not None
         out[f"{configs[0].key}/{PMML}"] = {
-            "sum": got, "onnxruntime_sum": ref, "rel_diff": abs(got - ref) / abs(ref),
+            "sum": got,
+            "onnxruntime_sum": ref,
+            "rel_diff": abs(got - ref) / abs(ref),
             "note": "PMML evaluates in double, ONNX in float32: expect ~1e-6, not 1e-12",
         }
     print("\nSanity: sum of P(class 1), byom vs onnxruntime on the same rows")
@@ -330,7 +339,10 @@ def plot(configs: list[Config], path: Path, rows: int, pmml_rows: int) -> None:
 
     names = list(configs[0].series)
     colors = {
-        BYOM_POS: "#1f77b4", BYOM_ROW: "#7fb2dc", ORT_PROBA: "#d62728", ORT_ALL: "#f0a0a0",
+        BYOM_POS: "#1f77b4",
+        BYOM_ROW: "#7fb2dc",
+        ORT_PROBA: "#d62728",
+        ORT_ALL: "#f0a0a0",
         PMML: "#2ca02c",
     }
     width = 0.8 / len(names)
@@ -348,13 +360,28 @@ def plot(configs: list[Config], path: Path, rows: int, pmml_rows: int) -> None:
             hi.append(b - y)
             top = max(top, b)
         label = name if name != PMML else f"{name}, {pmml_rows:,} rows"
-        ax.bar(xs, ys, width * 0.92, label=label, color=colors.get(name, "grey"),
-               yerr=[lo, hi], capsize=2, error_kw={"elinewidth": 0.8, "ecolor": "#444"})
+        ax.bar(
+            xs,
+            ys,
+            width * 0.92,
+            label=label,
+            color=colors.get(name, "grey"),
+            yerr=[lo, hi],
+            capsize=2,
+            error_kw={"elinewidth": 0.8, "ecolor": "#444"},
+        )
         for x, y, cfg in zip(xs, ys, configs, strict=True):
             r = ratio(cfg, name)
             text = f"{y / 1e3:,.0f}k" + ("" if name == ORT_PROBA else f"\n{r:.2f}x")
-            ax.annotate(text, (x, y), xytext=(0, 3), textcoords="offset points", ha="center",
-                        va="bottom", fontsize=7.5)
+            ax.annotate(
+                text,
+                (x, y),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=7.5,
+            )
     ax.set_yscale("log")
     ax.set_ylim(top=top * 4)
     ax.set_xticks(range(len(configs)))
@@ -424,8 +451,9 @@ def profile(con: Any, models: Models, reps: int, out_path: Path) -> dict[str, An
     for name, fn in (("bench_noop", noop), ("bench_minimal", minimal)):
         with contextlib.suppress(Exception):
             con.remove_function(name)
-        con.create_function(name, fn, None, "DOUBLE", type="arrow", null_handling="special",
-                            side_effects=False)
+        con.create_function(
+            name, fn, None, "DOUBLE", type="arrow", null_handling="special", side_effects=False
+        )
     args = ", ".join(COLS)
     X = models.X
     n = len(X)
@@ -475,7 +503,8 @@ def profile(con: Any, models: Models, reps: int, out_path: Path) -> dict[str, An
     stats.sort_stats("cumulative").print_stats(25)
     total_prof = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
     ort_prof = sum(
-        v[2] for k, v in stats.stats.items()  # type: ignore[attr-defined]
+        v[2]
+        for k, v in stats.stats.items()  # type: ignore[attr-defined]
         if "onnxruntime_pybind11_state" in str(k[2])
     )
 
@@ -533,24 +562,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-rows", type=int, default=20_000, help="LightGBM training rows")
     p.add_argument("--pmml-rows", type=int, default=20_000, help="rows scored through PMML")
     p.add_argument("--no-pmml", action="store_true", help="skip the PMML export and contender")
-    p.add_argument("--profile", action="store_true",
-                   help="also break down where a 1-thread byom query spends its time")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also break down where a 1-thread byom query spends its time",
+    )
     p.add_argument("--profile-reps", type=int, default=3)
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = p.parse_args(argv)
     all_threads = os.cpu_count() or 1
 
     t0 = time.perf_counter()
-    print(f"Training 100-tree LightGBM on {args.train_rows:,} rows; exporting ONNX"
-          + ("" if args.no_pmml else " and PMML") + " ...", flush=True)
+    print(
+        f"Training 100-tree LightGBM on {args.train_rows:,} rows; exporting ONNX"
+        + ("" if args.no_pmml else " and PMML")
+        + " ...",
+        flush=True,
+    )
     models = build_models(args.rows, args.train_rows, not args.no_pmml)
     pmml_rows = min(args.pmml_rows, args.rows)
-    print(f"Loading {args.rows:,} rows into DuckDB ... ({time.perf_counter() - t0:.1f} s)",
-          flush=True)
+    print(
+        f"Loading {args.rows:,} rows into DuckDB ... ({time.perf_counter() - t0:.1f} s)", flush=True
+    )
     con, _ = setup_duckdb(models, pmml_rows)
     configs = make_configs(con, models, pmml_rows, all_threads)
-    print(f"Timing {args.rounds} rounds (byom ONNX threads per session: "
-          f"{os.environ.get('BYOM_ONNX_THREADS', '1 (default)')}) ...", flush=True)
+    print(
+        f"Timing {args.rounds} rounds (byom ONNX threads per session: "
+        f"{os.environ.get('BYOM_ONNX_THREADS', '1 (default)')}) ...",
+        flush=True,
+    )
     run_rounds(con, configs, args.rounds)
     print()
     table = print_table(configs, args.rounds)
@@ -594,9 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     plot(configs, png, args.rows, pmml_rows)
     print(f"\nChart: {png}")
     if args.profile:
-        result["profile"] = profile(
-            con, models, args.profile_reps, args.out / "duckdb_profile.txt"
-        )
+        result["profile"] = profile(con, models, args.profile_reps, args.out / "duckdb_profile.txt")
     js = args.out / "duckdb_throughput.json"
     js.write_text(json.dumps(result, indent=2) + "\n")
     print(f"Results: {js}  (total {time.perf_counter() - t0:.0f} s)")

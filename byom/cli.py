@@ -18,7 +18,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-models_app = typer.Typer(help="Add, list, show and remove models in a model table.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Add, list, show and remove models in a model table.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
 
 out = Console()

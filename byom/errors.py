@@ -18,9 +18,7 @@ class EngineNotInstalledError(ByomError, ImportError):
     """An engine adapter was used without its install extra."""
 
     def __init__(self, engine: str, extra: str) -> None:
-        super().__init__(
-            f"the {engine} engine is not installed: run `pip install 'byom[{extra}]'`"
-        )
+        super().__init__(f"the {engine} engine is not installed: run `pip install 'byom[{extra}]'`")
 
 
 class ModelError(ByomError):

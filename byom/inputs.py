@@ -143,7 +143,8 @@ class InputBinder:
             expected = ", ".join(s.column or s.input.name for s in self._slots[:12])
             more = " ..." if len(self._slots) > 12 else ""
             raise ArityError(
-                f"model {self.model_id!r} takes {len(self._slots)} input value(s) ({expected}{more}) "
+                f"model {self.model_id!r} takes {len(self._slots)} input value(s) "
+                f"({expected}{more}) "
                 f"but the call passes {len(columns)}; pass the whole row by name instead, as "
                 "score(model_id, t) or score(model_id, *)"
             )
@@ -155,8 +156,9 @@ class InputBinder:
         pos = 0
         for inp in self.inputs:
             parts = [
-                convert_column(columns[pos + j], inp.type, self.model_id, labels[pos + j],
-                               self.missing_string)
+                convert_column(
+                    columns[pos + j], inp.type, self.model_id, labels[pos + j], self.missing_string
+                )
                 for j in range(inp.width)
             ]
             pos += inp.width

@@ -89,7 +89,9 @@ def predict_struct(pred: Prediction, model_id: str) -> pa.StructArray:
         probs = pa.MapArray.from_arrays(offsets, keys, items)
     else:
         probs = pa.MapArray.from_arrays(
-            pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string()), pa.array([], pa.float64())
+            pa.array(np.zeros(n + 1, np.int32)),
+            pa.array([], pa.string()),
+            pa.array([], pa.float64()),
         )
     return pa.StructArray.from_arrays(
         [labels.cast(pa.string()), scores, probs.cast(PREDICT_TYPE.field("probabilities").type)],
@@ -132,7 +134,11 @@ def _json_fragment(arr: pa.Array) -> pa.Array:
     if pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t):
         as_float = pc.cast(arr, pa.float64())
         finite = pc.is_finite(as_float)
-        text = pc.cast(arr, pa.string()) if not pa.types.is_floating(t) else pc.cast(as_float, pa.string())
+        text = (
+            pc.cast(arr, pa.string())
+            if not pa.types.is_floating(t)
+            else pc.cast(as_float, pa.string())
+        )
         return pc.fill_null(pc.if_else(finite, text, pa.scalar(None, pa.string())), "null")
     if pa.types.is_boolean(t):
         return pc.fill_null(pc.if_else(arr, "true", "false"), "null")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlglot.tokens import Token, TokenType
 from sqlglot.dialects.dialect import Dialect
+from sqlglot.tokens import Token, TokenType
 
 SCORING_FUNCTIONS = frozenset({"score", "predict", "predict_json"})
 
@@ -36,7 +36,9 @@ def expand_star_arguments(sql: str, dialect: str) -> str:
     try:
         row_form = ROW_FORMS[dialect]
     except KeyError:
-        raise ValueError(f"no star rewrite for dialect {dialect!r}; known: {sorted(ROW_FORMS)}")
+        raise ValueError(
+            f"no star rewrite for dialect {dialect!r}; known: {sorted(ROW_FORMS)}"
+        ) from None
     tokens: list[Token] = Dialect.get_or_raise(dialect).tokenize(sql)
     edits: list[tuple[int, int, str]] = []
     # Stack of open parentheses: True where the parenthesis opens a scoring-function call.
@@ -66,7 +68,9 @@ def expand_star_arguments(sql: str, dialect: str) -> str:
                 and tokens[i - 3].token_type in (TokenType.COMMA, TokenType.L_PAREN)
             ):
                 table = tokens[i - 2]
-                start = table.start - (1 if sql[table.start - 1 : table.start] in "\"`" and table.start else 0)
+                start = table.start - (
+                    1 if sql[table.start - 1 : table.start] in '"`' and table.start else 0
+                )
                 edits.append((start, tok.end, row_form(sql[start : tokens[i - 1].start])))
     for start, end, text in reversed(edits):
         sql = sql[:start] + text + sql[end + 1 :]

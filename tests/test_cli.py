@@ -32,9 +32,30 @@ def db(tmp_path, iris, iris_logreg, iris_binary_onnx):
     (tmp_path / "binary.onnx").write_bytes(iris_binary_onnx[1])
     (tmp_path / "lin.pmml").write_bytes(LINEAR_PMML)
     cols = ",".join(IRIS_FEATURES)
-    byom("models", "add", str(tmp_path / "multi.onnx"), "--id", "multi", "--db", path, "--inputs", cols)
-    byom("models", "add", str(tmp_path / "binary.onnx"), "--id", "binary", "--db", path,
-         "--inputs", cols, "--description", "versicolor vs rest")
+    byom(
+        "models",
+        "add",
+        str(tmp_path / "multi.onnx"),
+        "--id",
+        "multi",
+        "--db",
+        path,
+        "--inputs",
+        cols,
+    )
+    byom(
+        "models",
+        "add",
+        str(tmp_path / "binary.onnx"),
+        "--id",
+        "binary",
+        "--db",
+        path,
+        "--inputs",
+        cols,
+        "--description",
+        "versicolor vs rest",
+    )
     import duckdb
 
     con = duckdb.connect(path)
@@ -47,8 +68,14 @@ def db(tmp_path, iris, iris_logreg, iris_binary_onnx):
 
 
 def test_card_query_verbatim_through_byom_query(db, iris, iris_logreg, iris_binary_onnx):
-    result = byom("query", "SELECT id, score(model_id, *) AS s FROM t ORDER BY id", "--db", db,
-                  "--format", "csv")
+    result = byom(
+        "query",
+        "SELECT id, score(model_id, *) AS s FROM t ORDER BY id",
+        "--db",
+        db,
+        "--format",
+        "csv",
+    )
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert rows[0] == ["id", "s"]
     assert len(rows) == 1 + len(iris)
@@ -56,14 +83,23 @@ def test_card_query_verbatim_through_byom_query(db, iris, iris_logreg, iris_bina
     X = iris[IRIS_FEATURES].to_numpy(np.float32)
     even = np.arange(len(X)) % 2 == 0
     expected = np.where(
-        even, iris_logreg[0].predict_proba(X).max(axis=1), iris_binary_onnx[0].predict_proba(X)[:, 1]
+        even,
+        iris_logreg[0].predict_proba(X).max(axis=1),
+        iris_binary_onnx[0].predict_proba(X)[:, 1],
     )
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
 def test_query_from_stdin_as_json(db):
-    result = byom("query", "-", "--db", db, "--format", "json",
-                  stdin="SELECT id, predict(model_id, *) AS p FROM t WHERE id < 2 ORDER BY id")
+    result = byom(
+        "query",
+        "-",
+        "--db",
+        db,
+        "--format",
+        "json",
+        stdin="SELECT id, predict(model_id, *) AS p FROM t WHERE id < 2 ORDER BY id",
+    )
     rows = json.loads(result.stdout)
     assert [r["id"] for r in rows] == [0, 1]
     assert set(rows[0]["p"]) == {"label", "score", "probabilities"}
@@ -85,7 +121,9 @@ def test_models_list_show_rm(db, tmp_path):
 def test_errors_exit_nonzero_with_message(db, tmp_path):
     bad = byom("models", "show", "multy", "--db", db, check=False)
     assert bad.returncode == 1 and "did you mean 'multi'" in bad.stderr
-    again = byom("models", "add", str(tmp_path / "lin.pmml"), "--id", "multi", "--db", db, check=False)
+    again = byom(
+        "models", "add", str(tmp_path / "lin.pmml"), "--id", "multi", "--db", db, check=False
+    )
     assert again.returncode == 1 and "--replace" in again.stderr
     fmt = byom("query", "SELECT 1", "--db", db, "--format", "xml", check=False)
     assert fmt.returncode == 1 and "unknown --format" in fmt.stderr
@@ -95,5 +133,7 @@ def test_errors_exit_nonzero_with_message(db, tmp_path):
 
 def test_add_pmml_and_replace(db, tmp_path):
     byom("models", "add", str(tmp_path / "lin.pmml"), "--id", "multi", "--db", db, "--replace")
-    out = byom("query", "SELECT score('multi', 1.0, 2.0, 'red') AS s", "--db", db, "--format", "csv")
+    out = byom(
+        "query", "SELECT score('multi', 1.0, 2.0, 'red') AS s", "--db", db, "--format", "csv"
+    )
     assert float(out.stdout.splitlines()[1]) == pytest.approx(1 + 2 - 1 + 3)

@@ -91,7 +91,9 @@ def test_batch_mixing_models_scores_each_row_with_its_own(con, store, iris, iris
     is_pmml = t["model_id"].to_numpy(zero_copy_only=False) == "pmml"
     np.testing.assert_allclose(
         got[is_pmml],
-        linear_pmml_expected(t["x"].to_numpy(), t["z"].to_numpy(), t["color"].to_numpy(False))[is_pmml],
+        linear_pmml_expected(t["x"].to_numpy(), t["z"].to_numpy(), t["color"].to_numpy(False))[
+            is_pmml
+        ],
         rtol=1e-12,
     )
     direct = con.sql(
@@ -160,8 +162,10 @@ def test_more_than_one_chunk(con, store, iris, iris_logreg):
 
 def test_empty_table(con, store, iris_logreg):
     store.add("iris", iris_logreg[1], inputs=",".join(IRIS_FEATURES))
-    con.execute("CREATE TABLE e (id INT, sepal_length DOUBLE, sepal_width DOUBLE, "
-                "petal_length DOUBLE, petal_width DOUBLE)")
+    con.execute(
+        "CREATE TABLE e (id INT, sepal_length DOUBLE, sepal_width DOUBLE, "
+        "petal_length DOUBLE, petal_width DOUBLE)"
+    )
     assert sql(con, "SELECT score('iris', *) FROM e").fetchall() == []
     assert sql(con, "SELECT sum(score('iris', *)) FROM e").fetchall() == [(None,)]
 

@@ -25,7 +25,10 @@ def test_unknown_model_id_suggests_closest(con, store):
         con.execute("SELECT score('churn_v4', 1.0, 2.0, 'red')").fetchall()
     msg = str(info.value)
     assert "UnknownModelError" in msg and "'churn_v4'" in msg
-    assert "did you mean 'churn_v3', 'churn_v2'?" in msg or "did you mean 'churn_v2', 'churn_v3'?" in msg
+    assert (
+        "did you mean 'churn_v3', 'churn_v2'?" in msg
+        or "did you mean 'churn_v2', 'churn_v3'?" in msg
+    )
 
 
 def test_unknown_model_in_core_message():
@@ -48,7 +51,10 @@ def test_missing_column_lists_existing_columns(con, store):
 
 def test_wrong_value_type_names_column_and_value(con, store):
     store.add("lin", LINEAR_PMML)
-    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('1.5', 2.0, 'red'), ('abc', 1.0, 'red')) v(x, z, color)")
+    con.execute(
+        "CREATE TABLE t AS SELECT * FROM "
+        "(VALUES ('1.5', 2.0, 'red'), ('abc', 1.0, 'red')) v(x, z, color)"
+    )
     with pytest.raises(duckdb.Error) as info:
         sql(con, "SELECT score('lin', *) FROM t").fetchall()
     msg = str(info.value)
@@ -58,19 +64,24 @@ def test_wrong_value_type_names_column_and_value(con, store):
 def test_date_column_for_numeric_input(con, store):
     store.add("lin", LINEAR_PMML)
     with pytest.raises(duckdb.Error, match=r"model 'lin': x is of type date32\[day\]"):
-        con.execute("SELECT score('lin', {'x': DATE '2024-01-01', 'z': 1.0, 'color': 'red'})").fetchall()
+        con.execute(
+            "SELECT score('lin', {'x': DATE '2024-01-01', 'z': 1.0, 'color': 'red'})"
+        ).fetchall()
 
 
 def test_positional_arity_mismatch_says_use_by_name(con, store):
     store.add("lin", LINEAR_PMML)
-    with pytest.raises(duckdb.Error, match=r"takes 3 input value\(s\) \(x, z, color\) but the call passes 2"):
+    with pytest.raises(
+        duckdb.Error, match=r"takes 3 input value\(s\) \(x, z, color\) but the call passes 2"
+    ):
         con.execute("SELECT score('lin', 1.0, 2.0)").fetchall()
 
 
 def test_nulls_are_missing_values_not_dropped_rows(con, store, iris_logreg):
     store.add("iris", iris_logreg[1], inputs=",".join(IRIS_FEATURES))
     rows = con.execute(
-        "SELECT predict('iris', a, b, c, d) FROM (VALUES (5.1, 3.5, 1.4, 0.2), (NULL, NULL, NULL, NULL),"
+        "SELECT predict('iris', a, b, c, d) FROM "
+        "(VALUES (5.1, 3.5, 1.4, 0.2), (NULL, NULL, NULL, NULL),"
         " (6.0, NULL, 4.0, 1.0)) v(a, b, c, d)"
     ).fetchall()
     assert len(rows) == 3

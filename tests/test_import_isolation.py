@@ -9,10 +9,7 @@ ENGINES = ("duckdb", "pyspark", "teradataml")
 
 
 def _loaded_after(statement: str) -> set[str]:
-    code = (
-        f"{statement}\nimport sys\n"
-        f"print(' '.join(m for m in {ENGINES!r} if m in sys.modules))"
-    )
+    code = f"{statement}\nimport sys\nprint(' '.join(m for m in {ENGINES!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return set(out.stdout.split())
 

@@ -69,9 +69,7 @@ class Scorer(abc.ABC):
             "task": self.task,
             "target": self.target,
             "classes": list(self.classes),
-            "inputs": [
-                {"name": i.name, "type": i.type, "width": i.width} for i in self.inputs
-            ],
+            "inputs": [{"name": i.name, "type": i.type, "width": i.width} for i in self.inputs],
             "outputs": self.output_names(),
         }
 

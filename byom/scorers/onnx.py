@@ -92,9 +92,12 @@ class OnnxScorer(Scorer):
             (o.name for o in outputs if o.type in ("tensor(int64)", "tensor(string)")), None
         )
         self._proba_out = next(
-            (o.name for o in outputs if o.name in zipmaps or (
-                o.type in ("tensor(float)", "tensor(double)") and self._label_out is not None
-            )),
+            (
+                o.name
+                for o in outputs
+                if o.name in zipmaps
+                or (o.type in ("tensor(float)", "tensor(double)") and self._label_out is not None)
+            ),
             None,
         )
         self._score_outputs = [self._proba_out or self._label_out or self._output_names[0]]
@@ -132,7 +135,9 @@ class OnnxScorer(Scorer):
         feed = {}
         for inp in self.inputs:
             arr = features[inp.name]
-            feed[inp.name] = arr.reshape(n, 1) if arr.ndim == 1 and self._ranks[inp.name] >= 2 else arr
+            feed[inp.name] = (
+                arr.reshape(n, 1) if arr.ndim == 1 and self._ranks[inp.name] >= 2 else arr
+            )
         wanted = self._output_names if full else self._score_outputs
         try:
             results = self._session.run(wanted, feed)

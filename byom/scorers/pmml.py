@@ -87,7 +87,8 @@ class PmmlScorer(Scorer):
     def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
         names = [i.name for i in self.inputs]
         columns = [_json_values(features[name]) for name in names]
-        payload = json.dumps({"columns": names, "data": [list(r) for r in zip(*columns)]})
+        rows = [list(r) for r in zip(*columns, strict=True)]
+        payload = json.dumps({"columns": names, "data": rows})
         try:
             with self._lock:
                 raw = self._model.call("predict", payload)
@@ -96,8 +97,9 @@ class PmmlScorer(Scorer):
         result = json.loads(raw)
         cols: dict[str, list[Any]] = {c: [] for c in result["columns"]}
         if result["data"]:
-            for name, values in zip(result["columns"], zip(*result["data"]), strict=True):
-                cols[name] = list(values)
+            transposed = zip(*result["data"], strict=True)
+            for name, column in zip(result["columns"], transposed, strict=True):
+                cols[name] = list(column)
         pred = Prediction(task=self.task, n=n, classes=self.classes)
         for name, values in cols.items():
             pred.outputs[name] = pa.array(values, size=n) if values else pa.nulls(n)
@@ -105,7 +107,9 @@ class PmmlScorer(Scorer):
         if self.task == "regression":
             pred.value = np.array(predicted, dtype=np.float64)
         else:
-            pred.labels = pa.array([None if v is None else _label(v) for v in predicted], pa.string())
+            pred.labels = pa.array(
+                [None if v is None else _label(v) for v in predicted], pa.string()
+            )
         if self._proba and self.classes:
             pred.probabilities = np.column_stack(
                 [

@@ -23,7 +23,9 @@ N_ROWS = 2500  # more than one DuckDB chunk
 def case(iris, iris_logreg, iris_binary_onnx, iris_regressor):
     rng = np.random.default_rng(7)
     base = iris.sample(N_ROWS, replace=True, random_state=3).reset_index(drop=True)
-    ids = rng.choice(["multi", "binary", "reg", "lin", None], size=N_ROWS, p=[0.3, 0.3, 0.2, 0.15, 0.05])
+    ids = rng.choice(
+        ["multi", "binary", "reg", "lin", None], size=N_ROWS, p=[0.3, 0.3, 0.2, 0.15, 0.05]
+    )
     x = rng.normal(size=N_ROWS)
     z = np.where(rng.random(N_ROWS) < 0.1, np.nan, rng.normal(size=N_ROWS))
     color = rng.choice(["red", "blue"], size=N_ROWS)

@@ -7,6 +7,7 @@ in the table is therefore used by the next statement, and one statement never mi
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Any
 
@@ -69,10 +70,8 @@ def register(
     # (per connection): a unique UDF name per registration keeps each connection bound to its
     # own model table.
     for old in _registered.pop(id(con), []):
-        try:
+        with contextlib.suppress(duckdb.InvalidInputException, duckdb.CatalogException):
             con.remove_function(old)
-        except (duckdb.InvalidInputException, duckdb.CatalogException):
-            pass
     token = uuid.uuid4().hex[:12]
     names = []
     for kind in OutputKind:

@@ -66,7 +66,7 @@ class DuckDBModelStore:
         return set(MODEL_TABLE_COLUMNS) <= self.columns()
 
     def version_sql(self, alias: str) -> str:
-        """SQL for a row's version key: content hash, plus the input map's hash when there is one."""
+        """SQL for a row's version key: content hash, plus the input map's hash if any."""
         cols = self.columns()
         if not {"model_id", "model"} <= cols:
             raise ByomError(
