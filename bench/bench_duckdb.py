@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa  # module level: DuckDB evaluates the UDFs' annotations here
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from a checkout without installing byom
@@ -137,7 +138,6 @@ def ort_session(onnx: bytes, threads: int) -> Any:
 # ------------------------------------------------------------------------------------ DuckDB
 def setup_duckdb(models: Models, pmml_rows: int) -> tuple[Any, Any]:
     import duckdb
-    import pyarrow as pa
 
     from udfs.duckdb import register
 
@@ -171,7 +171,7 @@ def set_threads(con: Any, threads: int | None) -> int:
         con.execute("RESET threads")
     else:
         con.execute(f"SET threads={threads}")
-    return int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+    return int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
 
 
 # ------------------------------------------------------------------------------------ timing
@@ -228,7 +228,7 @@ def make_configs(con: Any, models: Models, pmml_rows: int, all_threads: int) -> 
             return float(sess.run(None, feed)[1][:, 1].sum(dtype=np.float64))
 
         def sql(q: str) -> Callable[[], float]:
-            return lambda: float(con.execute(q).fetchone()[0])
+            return lambda: float(con.execute(q).fetchall()[0][0])
 
         cfg.contenders = {
             BYOM_POS: (n, sql(query_positional("m", "t"))),
@@ -280,11 +280,20 @@ def print_table(configs: list[Config], rounds: int) -> str:
     lines.append("-" * len(lines[-1]))
     for cfg in configs:
         for name, s in cfg.series.items():
+            if name == PMML:  # pypmml's JVM is another process: its CPU is not counted here
+                cpu = f"{'-':>12} {'-':>9}"
+            else:
+                cpu = f"{s.cpu_rps():>12,.0f} {ratio(cfg, name, cpu=True):>9.3f}"
             lines.append(
                 f"{cfg.label:<28} {name:<28} {s.rows:>9,} {s.rps():>12,.0f} "
-                f"{ratio(cfg, name):>7.3f} {s.cpu_rps():>12,.0f} {ratio(cfg, name, cpu=True):>9.3f}"
+                f"{ratio(cfg, name):>7.3f} {cpu}"
             )
         lines.append("")
+    lines.append(
+        "rows/cpu-s: rows per second of this process's CPU time (all its threads); steadier than "
+        "wall time on a shared machine. Not shown for PMML, which runs in pypmml's JVM."
+    )
+    lines.append("")
     lines.append("byom / onnxruntime (target >= 0.9):")
     for cfg in configs:
         r = ratio(cfg, BYOM_POS)
@@ -347,7 +356,7 @@ def plot(configs: list[Config], path: Path, rows: int, pmml_rows: int) -> None:
     }
     width = 0.8 / len(names)
     fig, ax = plt.subplots(figsize=(9, 4.8), dpi=100)
-    top = 0.0
+    top, bottom = 0.0, float("inf")
     for j, name in enumerate(names):
         xs, ys, lo, hi = [], [], [], []
         for i, cfg in enumerate(configs):
@@ -358,7 +367,7 @@ def plot(configs: list[Config], path: Path, rows: int, pmml_rows: int) -> None:
             ys.append(y)
             lo.append(y - a)
             hi.append(b - y)
-            top = max(top, b)
+            top, bottom = max(top, b), min(bottom, a)
         label = name if name != PMML else f"{name}, {pmml_rows:,} rows"
         ax.bar(
             xs,
@@ -370,12 +379,12 @@ def plot(configs: list[Config], path: Path, rows: int, pmml_rows: int) -> None:
             capsize=2,
             error_kw={"elinewidth": 0.8, "ecolor": "#444"},
         )
-        for x, y, cfg in zip(xs, ys, configs, strict=True):
+        for x, y, up, cfg in zip(xs, ys, hi, configs, strict=True):
             r = ratio(cfg, name)
             text = f"{y / 1e3:,.0f}k" + ("" if name == ORT_PROBA else f"\n{r:.2f}x")
-            ax.annotate(
+            ax.annotate(  # above the whisker, so the bar's range never crosses the text
                 text,
-                (x, y),
+                (x, y + up),
                 xytext=(0, 3),
                 textcoords="offset points",
                 ha="center",
@@ -383,7 +392,7 @@ def plot(configs: list[Config], path: Path, rows: int, pmml_rows: int) -> None:
                 fontsize=7.5,
             )
     ax.set_yscale("log")
-    ax.set_ylim(top=top * 4)
+    ax.set_ylim(bottom / 2, top * 4)
     ax.set_xticks(range(len(configs)))
     ax.set_xticklabels([c.label for c in configs])
     ax.set_ylabel("rows / s (log scale; median, whiskers = min..max)")
@@ -433,8 +442,6 @@ def profile(con: Any, models: Models, reps: int, out_path: Path) -> dict[str, An
     run onnxruntime); byom. Plus onnxruntime alone on the same chunk size and on the whole array.
     Then a cProfile of the byom query.
     """
-    import pyarrow as pa
-
     set_threads(con, 1)
     sess = ort_session(models.onnx, 1)
     chunk_sizes: list[int] = []
@@ -457,7 +464,7 @@ def profile(con: Any, models: Models, reps: int, out_path: Path) -> dict[str, An
     args = ", ".join(COLS)
     X = models.X
     n = len(X)
-    con.execute(f"SELECT sum(bench_noop({args})) FROM t").fetchone()
+    con.execute(f"SELECT sum(bench_noop({args})) FROM t").fetchall()
     chunk = max(chunk_sizes) if chunk_sizes else 2048
 
     def ort_chunks() -> float:
@@ -467,7 +474,7 @@ def profile(con: Any, models: Models, reps: int, out_path: Path) -> dict[str, An
         return total
 
     def sql(q: str) -> Callable[[], float]:
-        return lambda: float(con.execute(q).fetchone()[0])
+        return lambda: float(con.execute(q).fetchall()[0][0])
 
     ladder: dict[str, Callable[[], float]] = {
         "DuckDB scan: sum(f0+...+f19)": sql(f"SELECT sum({' + '.join(COLS)}) FROM t"),
@@ -495,7 +502,7 @@ def profile(con: Any, models: Models, reps: int, out_path: Path) -> dict[str, An
     pr = cProfile.Profile()
     q = query_positional("m", "t")
     pr.enable()
-    con.execute(q).fetchone()
+    con.execute(q).fetchall()
     pr.disable()
     buf = io.StringIO()
     stats = pstats.Stats(pr, stream=buf)

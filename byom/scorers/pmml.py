@@ -71,6 +71,10 @@ class PmmlScorer(Scorer):
             )
             for f in m.inputFields
         )
+        # Fields the document declares are reported as declared; pypmml's supplementary
+        # fields fill in what a producer left out (sklearn2pmml classifiers declare no label).
+        self._declared = [o.name for o in m.outputFields]
+        m.setSupplementOutput(True)
         self._outputs: list[Any] = list(m.outputFields)
         self._predicted = next(
             (o.name for o in self._outputs if o.feature == "predictedValue"), None
@@ -82,7 +86,8 @@ class PmmlScorer(Scorer):
         }
 
     def output_names(self) -> list[str]:
-        return [o.name for o in self._outputs]
+        target = [self.target] if self.target else []
+        return target + [n for n in self._declared if n not in target]
 
     def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
         names = [i.name for i in self.inputs]
@@ -101,9 +106,12 @@ class PmmlScorer(Scorer):
             for name, column in zip(result["columns"], transposed, strict=True):
                 cols[name] = list(column)
         pred = Prediction(task=self.task, n=n, classes=self.classes)
-        for name, values in cols.items():
-            pred.outputs[name] = pa.array(values, size=n) if values else pa.nulls(n)
         predicted = cols.get(self._predicted or "", [None] * n)
+        if self.target:
+            pred.outputs[self.target] = pa.array(predicted, size=n)
+        for name in self._declared:
+            if name in cols and name != self.target:
+                pred.outputs[name] = pa.array(cols[name], size=n)
         if self.task == "regression":
             pred.value = np.array(predicted, dtype=np.float64)
         else:
