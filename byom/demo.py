@@ -48,7 +48,8 @@ def _to_pmml(pipeline: Any) -> bytes:
             sklearn2pmml(pipeline, str(path))
         except Exception as exc:
             log.seek(0)
-            raise ByomError(f"sklearn2pmml failed: {exc}\n{log.read().decode(errors='replace')}")
+            detail = log.read().decode(errors="replace")
+            raise ByomError(f"sklearn2pmml failed: {exc}\n{detail}") from exc
         finally:
             os.dup2(saved[0], 2)
             os.dup2(saved[1], 1)
