@@ -61,16 +61,7 @@ class PmmlScorer(Scorer):
         self.task = _TASKS.get(str(m.functionName), "regression")
         self.target = m.targetName
         self.classes = tuple(str(c) for c in (m.classes or ())) if self.task != "regression" else ()
-        self.inputs = tuple(
-            ModelInput(
-                f.name,
-                _TYPES.get(str(f.dataType), "string"),
-                categories=tuple(str(v) for v in (f.valuesAsString or ()) if v is not None)
-                if str(f.opType) != "continuous"
-                else (),
-            )
-            for f in m.inputFields
-        )
+        self.inputs = tuple(_describe_input(f) for f in m.inputFields)
         # Fields the document declares are reported as declared; pypmml's supplementary
         # fields fill in what a producer left out (sklearn2pmml classifiers declare no label).
         self._declared = [o.name for o in m.outputFields]
@@ -104,7 +95,8 @@ class PmmlScorer(Scorer):
         if result["data"]:
             transposed = zip(*result["data"], strict=True)
             for name, column in zip(result["columns"], transposed, strict=True):
-                cols[name] = list(column)
+                if not cols[name]:  # a supplementary field may repeat a declared name
+                    cols[name] = list(column)
         pred = Prediction(task=self.task, n=n, classes=self.classes)
         predicted = cols.get(self._predicted or "", [None] * n)
         if self.target:
@@ -126,6 +118,15 @@ class PmmlScorer(Scorer):
                 ]
             )
         return pred
+
+
+def _describe_input(field: Any) -> ModelInput:
+    """Categorical fields travel as text: pypmml matches category "8" only to 8 or "8", never
+    to 8.0, and silently returns an empty row otherwise."""
+    categorical = str(field.opType) != "continuous"
+    kind = "string" if categorical else _TYPES.get(str(field.dataType), "string")
+    values = field.valuesAsString or () if categorical else ()
+    return ModelInput(field.name, kind, categories=tuple(str(v) for v in values if v is not None))
 
 
 def _label(v: Any) -> str:
