@@ -12,7 +12,10 @@ from byom.demo import run_demo
 def test_demo_end_to_end(tmp_path):
     out = io.StringIO()
     figures = run_demo(
-        rows=20_000, db=str(tmp_path / "demo.duckdb"), pmml_rows=500, console=Console(file=out)
+        rows=20_000,
+        db=str(tmp_path / "demo.duckdb"),
+        pmml_rows=500,
+        console=Console(file=out, width=200),
     )
     assert figures["onnx_max_diff"] < 1e-4
     assert figures["pmml_max_diff"] < 1e-9
