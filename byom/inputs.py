@@ -155,14 +155,26 @@ class InputBinder:
         features: dict[str, np.ndarray] = {}
         pos = 0
         for inp in self.inputs:
-            parts = [
-                convert_column(
-                    columns[pos + j], inp.type, self.model_id, labels[pos + j], self.missing_string
+            if inp.width == 1:
+                features[inp.name] = convert_column(
+                    columns[pos], inp.type, self.model_id, labels[pos], self.missing_string
                 )
-                for j in range(inp.width)
-            ]
+            else:
+                # Fill the (n, width) tensor column by column: no per-column temporaries.
+                n = len(columns[pos])
+                dtype = _NUMPY.get(inp.type, object)
+                matrix: np.ndarray = np.empty((n, inp.width), dtype=dtype)
+                for j in range(inp.width):
+                    matrix[:, j] = convert_column(
+                        columns[pos + j],
+                        inp.type,
+                        self.model_id,
+                        labels[pos + j],
+                        self.missing_string,
+                        cast=False,
+                    )
+                features[inp.name] = matrix
             pos += inp.width
-            features[inp.name] = parts[0] if inp.width == 1 else np.column_stack(parts)
         return features
 
 
@@ -175,13 +187,20 @@ def convert_column(
     model_id: str,
     column: str,
     missing_string: str | None = None,
+    cast: bool = True,
 ) -> np.ndarray:
-    """Convert one column to the model's declared type; NULL becomes the missing value."""
+    """Convert one column to the model's declared type; NULL becomes the missing value.
+
+    With cast=False a float target may come back as any float dtype (the caller assigns it into
+    a typed array), which skips a copy on the hot path."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     t = arr.type
+    if target in _NUMPY and (pa.types.is_floating(t) or pa.types.is_integer(t)):
+        values = arr.to_numpy(zero_copy_only=False)  # NULL -> NaN
+        return values if not cast else values.astype(_NUMPY[target], copy=False)
     if target in ("float32", "float64", "int64", "bool"):
         if pa.types.is_null(t):
             arr = pa.nulls(len(arr), pa.float64())

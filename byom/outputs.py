@@ -42,7 +42,10 @@ def render(kind: OutputKind, pred: Prediction, model_id: str) -> pa.Array:
 
 
 def _as_double(values: np.ndarray) -> pa.Array:
-    return pa.array(values, pa.float64(), from_pandas=True)  # NaN -> NULL
+    values = np.asarray(values, dtype=np.float64)
+    if np.isnan(values).any():
+        return pa.array(values, pa.float64(), from_pandas=True)  # NaN -> NULL
+    return pa.array(values, pa.float64())
 
 
 def score_values(pred: Prediction, model_id: str, strict: bool = False) -> np.ndarray:

@@ -108,6 +108,10 @@ def score_batch(
     out_type = ARROW_TYPES[kind]
     if n == 0:
         return pa.array([], out_type)
+    first = versions[0]
+    if versions.null_count == 0 and pc.all(pc.equal(versions, first)).as_py():
+        # The common case: one model version for the whole batch.
+        return _bound_for(model_ids[0].as_py(), first.as_py(), source).score(kind, args, n)
     encoded = pc.dictionary_encode(versions)
     keys = encoded.dictionary.to_pylist()
     codes = encoded.indices.to_numpy(zero_copy_only=False)
@@ -118,9 +122,6 @@ def score_batch(
         if unknown.size:
             bad = model_ids[int(unknown[0])].as_py()
             raise UnknownModelError(str(bad), source.model_ids(), source.table)
-    if len(keys) == 1 and not null_version.any():
-        model = _bound_for(model_ids[0].as_py(), keys[0], source)
-        return model.score(kind, args, n)
 
     parts: list[tuple[np.ndarray, pa.Array]] = []
     int_codes = np.where(null_version, -1, np.nan_to_num(codes, nan=-1)).astype(np.int64)
