@@ -11,7 +11,7 @@ from byom.formats import ModelFormat, detect_format
 from byom.inputs import InputMap, parse_input_map
 from byom.outputs import OutputKind
 from byom.scorers import Prediction, Scorer, load_scorer
-from byom.scoring import BoundModel, ModelSource, StoredModel, score_batch
+from byom.scoring import BoundModel, InMemoryModels, ModelSource, StoredModel, score_batch
 from byom.sql_rewrite import expand_star_arguments
 from byom.store import ModelRecord, prepare_model
 
@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BoundModel",
     "ByomError",
+    "InMemoryModels",
     "InputMap",
     "ModelFormat",
     "ModelRecord",

@@ -73,6 +73,8 @@ def run_demo(rows: int, db: str, pmml_rows: int, console: Console) -> dict[str, 
     }
 
     con = duckdb.connect(db)
+    if console.is_terminal:
+        con.execute("SET enable_progress_bar = true")
     store = register(con)
     say(f"[bold]3. Save[/] the models in table byom_models of DuckDB database {db!r}")
     for model_id, blob in blobs.items():

@@ -6,6 +6,8 @@ and back. One output row per input row, in order; a NULL model id gives a NULL r
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -16,6 +18,7 @@ import pyarrow.compute as pc
 
 from byom.cache import ContentCache
 from byom.errors import ModelChangedError, UnknownModelError
+from byom.formats import sha256_hex
 from byom.inputs import InputBinder, InputMap, parse_input_map
 from byom.outputs import ARROW_TYPES, OutputKind, render
 from byom.scorers import Scorer, load_scorer
@@ -114,23 +117,21 @@ def score_batch(
         return _bound_for(model_ids[0].as_py(), first.as_py(), source).score(kind, args, n)
     encoded = pc.dictionary_encode(versions)
     keys = encoded.dictionary.to_pylist()
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
-    null_version = np.isnan(codes) if codes.dtype.kind == "f" else np.zeros(n, bool)
-    if null_version.any():
+    codes = encoded.indices.fill_null(-1).to_numpy()
+    if (codes < 0).any():
         ids_valid = pc.is_valid(model_ids).to_numpy(zero_copy_only=False)
-        unknown = np.flatnonzero(null_version & ids_valid)
+        unknown = np.flatnonzero((codes < 0) & ids_valid)
         if unknown.size:
             bad = model_ids[int(unknown[0])].as_py()
             raise UnknownModelError(str(bad), source.model_ids(), source.table)
 
     parts: list[tuple[np.ndarray, pa.Array]] = []
-    int_codes = np.where(null_version, -1, np.nan_to_num(codes, nan=-1)).astype(np.int64)
     for code, key in enumerate(keys):
-        rows = np.flatnonzero(int_codes == code)
+        rows = np.flatnonzero(codes == code)
         model = _bound_for(model_ids[int(rows[0])].as_py(), key, source)
         taken = [a.take(pa.array(rows)) for a in args]
         parts.append((rows, model.score(kind, taken, len(rows))))
-    nulls = np.flatnonzero(int_codes < 0)
+    nulls = np.flatnonzero(codes < 0)
     if nulls.size:
         parts.append((nulls, pa.nulls(nulls.size, out_type)))
     order = np.concatenate([rows for rows, _ in parts])
@@ -161,11 +162,6 @@ class InMemoryModels:
         self._models: dict[str, StoredModel] = {}
 
     def add(self, model_id: str, blob: bytes, inputs: InputMap | str | None = None) -> None:
-        import hashlib
-        import json
-
-        from byom.formats import sha256_hex
-
         sha = sha256_hex(blob)
         text = inputs if isinstance(inputs, str) or inputs is None else json.dumps(inputs)
         version = sha if text is None else f"{sha}/{hashlib.md5(text.encode()).hexdigest()}"

@@ -42,7 +42,7 @@ def _make_udf(kind: OutputKind, store: DuckDBModelStore) -> Any:
 
 def _macro_sql(kind: OutputKind, impl: str, store: DuckDBModelStore, max_args: int) -> str:
     version = (
-        f"(SELECT {store.version_sql('_byom_m')} FROM {store._sql_table} _byom_m "
+        f"(SELECT {store.version_sql('_byom_m')} FROM {store.sql_table} _byom_m "
         "WHERE _byom_m.model_id = _byom_id)"
     )
     cast = "::JSON" if kind is OutputKind.JSON else ""

@@ -39,16 +39,16 @@ class DuckDBModelStore:
         import_duckdb()
         self.con = con
         self.table = table
-        self._sql_table = quote_ident(table)
+        self.sql_table = quote_ident(table)
         self._lock = threading.Lock()
 
     # -- schema -----------------------------------------------------------------------------
     def create(self) -> None:
-        self.con.execute(CREATE_TABLE.format(table=self._sql_table))
+        self.con.execute(CREATE_TABLE.format(table=self.sql_table))
 
     def columns(self) -> set[str]:
         try:
-            rows = self._read(f"DESCRIBE {self._sql_table}")
+            rows = self._read(f"DESCRIBE {self.sql_table}")
         except Exception:
             return set()
         return {str(r[0]).lower() for r in rows}
@@ -105,29 +105,29 @@ class DuckDBModelStore:
         marks = ", ".join("?" for _ in cols)
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         self.con.execute(
-            f"{verb} INTO {self._sql_table} ({', '.join(cols)}) VALUES ({marks})", list(values)
+            f"{verb} INTO {self.sql_table} ({', '.join(cols)}) VALUES ({marks})", list(values)
         )
         return record
 
     def remove(self, model_id: str) -> None:
         if not self._exists(model_id):
             raise UnknownModelError(model_id, self.model_ids(), self.table)
-        self.con.execute(f"DELETE FROM {self._sql_table} WHERE model_id = ?", [model_id])
+        self.con.execute(f"DELETE FROM {self.sql_table} WHERE model_id = ?", [model_id])
 
     # -- reads ------------------------------------------------------------------------------
     def _exists(self, model_id: str) -> bool:
-        q = f"SELECT count(*) FROM {self._sql_table} WHERE model_id = ?"
+        q = f"SELECT count(*) FROM {self.sql_table} WHERE model_id = ?"
         return bool(self.con.execute(q, [model_id]).fetchone()[0])
 
     def model_ids(self) -> list[str]:
-        return [r[0] for r in self._read(f"SELECT model_id FROM {self._sql_table}")]
+        return [r[0] for r in self._read(f"SELECT model_id FROM {self.sql_table}")]
 
     def list(self) -> list[dict[str, Any]]:
         cols = self.columns()
         wanted = [c for c in MODEL_TABLE_COLUMNS if c != "model" and c in cols]
         extra = [] if "size_bytes" in cols else ["octet_length(model) AS size_bytes"]
         sel = ", ".join(wanted + extra)
-        rel = self.con.execute(f"SELECT {sel} FROM {self._sql_table} ORDER BY model_id")
+        rel = self.con.execute(f"SELECT {sel} FROM {self.sql_table} ORDER BY model_id")
         names = [d[0] for d in rel.description]
         return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
 
@@ -138,7 +138,7 @@ class DuckDBModelStore:
         raise UnknownModelError(model_id, self.model_ids(), self.table)
 
     def blob(self, model_id: str) -> bytes:
-        q = f"SELECT model FROM {self._sql_table} WHERE model_id = ?"
+        q = f"SELECT model FROM {self.sql_table} WHERE model_id = ?"
         row = self.con.execute(q, [model_id]).fetchone()
         if row is None:
             raise UnknownModelError(model_id, self.model_ids(), self.table)
@@ -151,7 +151,7 @@ class DuckDBModelStore:
         inputs = "inputs" if "inputs" in cols else "NULL"
         q = (
             f"SELECT model, {self.version_sql('m')}, {sha}, {inputs} "
-            f"FROM {self._sql_table} m WHERE model_id = ?"
+            f"FROM {self.sql_table} m WHERE model_id = ?"
         )
         rows = self._read(q, [model_id])
         if not rows:
