@@ -264,6 +264,45 @@ def run_rounds(con: Any, configs: list[Config], rounds: int) -> None:
     set_threads(con, None)
 
 
+class OtherLoad:
+    """CPU used by other processes (Linux /proc): busy machine time minus this process and its
+    children (pypmml's JVM), averaged over the wall time since construction, in cores."""
+
+    def __init__(self) -> None:
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, int, int] | None:
+        try:
+            with open("/proc/stat") as f:
+                cpu = [int(v) for v in f.readline().split()[1:]]
+            busy = sum(cpu[i] for i in (0, 1, 2, 5, 6))  # user nice system irq softirq
+            me = os.getpid()
+            own = 0
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{entry.name}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(entry.name) == me or int(fields[1]) == me:  # fields[1]: parent pid
+                    own += int(fields[11]) + int(fields[12])  # utime + stime
+            return time.perf_counter(), busy, own
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def cores(self) -> float | None:
+        end = self._sample()
+        if self.start is None or end is None:
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        wall = end[0] - self.start[0]
+        other = (end[1] - self.start[1]) - (end[2] - self.start[2])
+        return max(0.0, other / ticks / wall) if wall > 0 else None
+
+
 # ------------------------------------------------------------------------------------ report
 def ratio(cfg: Config, name: str, base: str = ORT_PROBA, cpu: bool = False) -> float:
     s, b = cfg.series[name], cfg.series[base]
@@ -598,9 +637,21 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.environ.get('BYOM_ONNX_THREADS', '1 (default)')}) ...",
         flush=True,
     )
+    others = OtherLoad()
     run_rounds(con, configs, args.rounds)
+    other_cores = others.cores()
     print()
     table = print_table(configs, args.rounds)
+    if other_cores is not None:
+        print(
+            f"\nOther processes used {other_cores:.2f} of {all_threads} cores on average while "
+            "the rounds ran."
+        )
+        if other_cores > 0.2:
+            print(
+                "WARNING: the machine was not quiet; the whole-machine numbers are not meaningful "
+                "(onnxruntime's spinning intra-op threads suffer most). Re-run when it is quiet."
+            )
     checks = sanity(configs, models, pmml_rows)
 
     result: dict[str, Any] = {
@@ -611,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
         "features": N_FEATURES,
         "model": "LGBMClassifier(n_estimators=100), binary, onnxmltools zipmap=False",
         "cpu_count": all_threads,
-        "load_average_at_end": os.getloadavg(),
+        "other_processes_cores": other_cores,
         "versions": versions(),
         "configs": {
             cfg.key: {
