@@ -252,3 +252,11 @@ def test_minimal_two_column_table(con, iris_regressor):
     register(con, models_table="td_models")
     got = con.execute("SELECT score('r', 5.0, 3.0, 1.5)").fetchone()[0]
     assert got == pytest.approx(model.predict(np.array([[5.0, 3.0, 1.5]], np.float32))[0], abs=1e-5)
+
+
+def test_blob_round_trip_and_register_again(con, store):
+    """Reads leave no open result behind: registering again on the connection still works."""
+    store.add("lin", LINEAR_PMML)
+    assert store.blob("lin") == LINEAR_PMML
+    register(con)
+    assert con.execute("SELECT score('lin', 1.0, 0.0, 'blue')").fetchall() == [(3.0,)]

@@ -117,7 +117,8 @@ class DuckDBModelStore:
     # -- reads ------------------------------------------------------------------------------
     def _exists(self, model_id: str) -> bool:
         q = f"SELECT count(*) FROM {self.sql_table} WHERE model_id = ?"
-        return bool(self.con.execute(q, [model_id]).fetchone()[0])
+        # fetchall, not fetchone: DuckDB 2.0 keeps a half-read result open on the connection.
+        return bool(self.con.execute(q, [model_id]).fetchall()[0][0])
 
     def model_ids(self) -> list[str]:
         return [r[0] for r in self._read(f"SELECT model_id FROM {self.sql_table}")]
@@ -139,10 +140,10 @@ class DuckDBModelStore:
 
     def blob(self, model_id: str) -> bytes:
         q = f"SELECT model FROM {self.sql_table} WHERE model_id = ?"
-        row = self.con.execute(q, [model_id]).fetchone()
-        if row is None:
+        rows = self.con.execute(q, [model_id]).fetchall()
+        if not rows:
             raise UnknownModelError(model_id, self.model_ids(), self.table)
-        return bytes(row[0])
+        return bytes(rows[0][0])
 
     def fetch(self, model_id: str) -> StoredModel | None:
         """Read a model on a separate cursor: called from inside a running query."""
