@@ -107,10 +107,6 @@ class InputBinder:
             slots.extend(_Slot(inp, c) for c in cols)
         self._slots = tuple(slots)
 
-    @property
-    def width(self) -> int:
-        return len(self._slots)
-
     def column_names(self) -> list[str | None]:
         return [s.column for s in self._slots]
 

@@ -56,17 +56,12 @@ def score_values(pred: Prediction, model_id: str, strict: bool = False) -> np.nd
     if proba is not None and proba.shape[1] == 2:
         return proba[:, 1]
     if proba is not None and proba.shape[1] > 2:
-        best = np.nanmax(np.where(np.isnan(proba), -np.inf, proba), axis=1)
-        if pred.labels is not None:
-            idx = pc.index_in(pred.labels, value_set=pa.array(pred.classes, pa.string()))
-            idx_np = idx.to_numpy(zero_copy_only=False)
-            known = ~np.isnan(idx_np.astype(np.float64))
-            picked = np.full(pred.n, np.nan)
-            rows = np.flatnonzero(known)
-            picked[rows] = proba[rows, idx_np[known].astype(np.int64)]
-            best = np.where(known, picked, best)
-        best[np.isinf(best)] = np.nan
-        return best
+        column = np.where(np.isnan(proba), -np.inf, proba).argmax(axis=1)
+        if pred.labels is not None:  # the predicted label's class, where the model names it
+            classes = pa.array(pred.classes, pa.string())
+            named = pc.index_in(pred.labels, value_set=classes).fill_null(-1).to_numpy()
+            column = np.where(named >= 0, named, column)
+        return proba[np.arange(pred.n), column]
     if pred.labels is not None:
         try:
             return pc.cast(pred.labels, pa.float64()).to_numpy(zero_copy_only=False)
