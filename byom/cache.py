@@ -55,12 +55,15 @@ class ContentCache(Generic[T]):
             found = self.get(key)
             if found is not None:
                 return found
-            value, size = load()
+            try:
+                value, size = load()
+            finally:
+                with self._lock:
+                    self._loading.pop(key, None)
             with self._lock:
                 self.stats.loads += 1
                 self._items[key] = (value, size)
                 self._evict()
-                self._loading.pop(key, None)
             return value
 
     def _evict(self) -> None:

@@ -75,11 +75,13 @@ class BoundModel:
         return render(kind, self.scorer.predict(self.features(args), n, full), self.model_id)
 
 
-#: Bound models by version key; the scorers inside are shared through the scorer cache.
-bound_cache: ContentCache[BoundModel] = ContentCache(max_bytes=1 << 62)
+#: Bound models by model id and version key, bounded like the scorer cache (a bound model
+#: keeps its scorer alive); the scorers inside are shared through the scorer cache.
+bound_cache: ContentCache[BoundModel] = ContentCache()
 
 
-def _bind(model_id: str, version: str, source: ModelSource) -> BoundModel:
+def _bind(model_id: str, version: str, source: ModelSource) -> tuple[BoundModel, int]:
+    """Load a model version; its size counts against the cache bound while it stays bound."""
     stored = source.fetch(model_id)
     if stored is None:
         raise UnknownModelError(model_id, source.model_ids(), source.table)
@@ -89,7 +91,7 @@ def _bind(model_id: str, version: str, source: ModelSource) -> BoundModel:
             "run the statement again"
         )
     scorer = load_scorer(stored.blob, model_id, stored.sha256)
-    return BoundModel.create(model_id, scorer, stored.input_map)
+    return BoundModel.create(model_id, scorer, stored.input_map), len(stored.blob)
 
 
 def score_batch(
@@ -149,7 +151,7 @@ def _flat(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def _bound_for(model_id: str, version: str, source: ModelSource) -> BoundModel:
     key = f"{source.table}\0{model_id}\0{version}"
-    return bound_cache.get_or_load(key, lambda: (_bind(model_id, version, source), 0))
+    return bound_cache.get_or_load(key, lambda: _bind(model_id, version, source))
 
 
 class InMemoryModels:
