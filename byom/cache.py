@@ -57,13 +57,15 @@ class ContentCache(Generic[T]):
                 return found
             try:
                 value, size = load()
-            finally:
+            except BaseException:
                 with self._lock:
                     self._loading.pop(key, None)
-            with self._lock:
+                raise
+            with self._lock:  # publish before dropping the key lock: no second load
                 self.stats.loads += 1
                 self._items[key] = (value, size)
                 self._evict()
+                self._loading.pop(key, None)
             return value
 
     def _evict(self) -> None:
