@@ -260,3 +260,17 @@ def test_blob_round_trip_and_register_again(con, store):
     assert store.blob("lin") == LINEAR_PMML
     register(con)
     assert con.execute("SELECT score('lin', 1.0, 0.0, 'blue')").fetchall() == [(3.0,)]
+
+
+def test_pmml_scored_by_several_duckdb_threads(con, store):
+    """Two row groups, two threads calling the PMML scorer at once: every row still right."""
+    store.add("lin", LINEAR_PMML)
+    con.execute("SET threads = 2")
+    con.execute(
+        "CREATE TABLE big AS SELECT i, (i % 97) / 10.0 AS x, (i % 13) - 6.0 AS z, "
+        "CASE WHEN i % 3 = 0 THEN 'red' ELSE 'blue' END AS color FROM range(250000) r(i)"
+    )
+    got = sql(con, "SELECT i, x, z, color, score('lin', *) AS s FROM big").fetchnumpy()
+    expected = linear_pmml_expected(got["x"], got["z"], got["color"])
+    assert len(got["s"]) == 250_000
+    np.testing.assert_allclose(got["s"], expected, rtol=1e-12)

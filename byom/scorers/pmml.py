@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 import numpy as np
@@ -57,7 +56,6 @@ class PmmlScorer(Scorer):
         except Exception as exc:
             raise InvalidModelError(f"{who} cannot be loaded by pypmml: {exc}") from exc
         m = self._model
-        self._lock = threading.Lock()
         self.task = _TASKS.get(str(m.functionName), "regression")
         self.target = m.targetName
         self.classes = tuple(str(c) for c in (m.classes or ())) if self.task != "regression" else ()
@@ -86,8 +84,9 @@ class PmmlScorer(Scorer):
         rows = [list(r) for r in zip(*columns, strict=True)]
         payload = json.dumps({"columns": names, "data": rows})
         try:
-            with self._lock:
-                raw = self._model.call("predict", payload)
+            # Concurrent predict calls are safe in pypmml (each py4j call has its own socket);
+            # only setSupplementOutput is shared state, and it is set once, at load.
+            raw = self._model.call("predict", payload)
         except Exception as exc:
             raise ScoringError(f"pypmml failed on a batch of {n} rows: {exc}") from exc
         result = json.loads(raw)
