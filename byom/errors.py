@@ -97,6 +97,10 @@ class InputTypeError(InputError):
     """A column's values cannot be converted to the type the model declares."""
 
 
+class InvalidValueError(InputError):
+    """A value the model itself declares invalid, such as an unseen category."""
+
+
 class ArityError(InputError):
     """A positional call passes a different number of values than the model has inputs."""
 

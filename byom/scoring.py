@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from byom.cache import ContentCache
-from byom.errors import ModelChangedError, UnknownModelError
+from byom.errors import InvalidValueError, ModelChangedError, UnknownModelError
 from byom.formats import sha256_hex
 from byom.inputs import InputBinder, InputMap, parse_input_map
 from byom.outputs import ARROW_TYPES, OutputKind, render
@@ -72,7 +72,11 @@ class BoundModel:
 
     def score(self, kind: OutputKind, args: Sequence[pa.Array], n: int) -> pa.Array:
         full = kind is not OutputKind.SCORE
-        return render(kind, self.scorer.predict(self.features(args), n, full), self.model_id)
+        try:
+            prediction = self.scorer.predict(self.features(args), n, full)
+        except InvalidValueError as exc:  # scorers are shared by content: name the model here
+            raise InvalidValueError(f"model {self.model_id!r}: {exc}") from None
+        return render(kind, prediction, self.model_id)
 
 
 #: Bound models by model id and version key, bounded like the scorer cache (a bound model

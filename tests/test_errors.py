@@ -162,3 +162,24 @@ def test_engine_not_installed_names_extra(monkeypatch):
 
     with pytest.raises(ImportError, match=r"pip install 'byom\[duckdb\]'"):
         import_duckdb()
+
+
+def test_unseen_category_fails_loudly(con, store):
+    """pypmml returns an empty row for an invalid value; byom names the model, field and value."""
+    store.add("lin", LINEAR_PMML)
+    with pytest.raises(duckdb.Error) as info:
+        con.execute(
+            "SELECT score('lin', 1.0, 2.0, c) FROM (VALUES ('red'), ('green')) v(c)"
+        ).fetchall()
+    msg = str(info.value)
+    assert "InvalidValueError" in msg and "model 'lin'" in msg
+    assert "color = 'green' (row 2 of the batch" in msg and "'blue', 'red'" in msg
+
+
+def test_unseen_category_allowed_when_model_says_as_is(con, store):
+    as_is = LINEAR_PMML.replace(
+        b'<MiningField name="color"/>', b'<MiningField name="color" invalidValueTreatment="asIs"/>'
+    )
+    store.add("lin", as_is)
+    got = con.execute("SELECT score('lin', 1.0, 2.0, 'green')").fetchall()
+    assert got == [(2.0,)]  # 1 + 2*1 - 0.5*2, no category term

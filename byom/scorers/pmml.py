@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from byom.errors import InvalidModelError, ScoringError
+from byom.errors import InvalidModelError, InvalidValueError, ScoringError
 from byom.scorers.base import ModelInput, Prediction, Scorer, Task, ValueType
 
 _TYPES: dict[str, ValueType] = {
@@ -25,15 +25,15 @@ _TASKS: dict[str, Task] = {
 }
 
 
-def _check_xml(blob: bytes, who: str) -> None:
-    """Parse once with defusedxml so DTDs, entities and malformed XML are refused before the JVM."""
+def _parse_xml(blob: bytes, who: str) -> Any:
+    """Parse with defusedxml so DTDs, entities and malformed XML are refused before the JVM."""
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import fromstring
 
     from byom.errors import UnsafeModelError
 
     try:
-        fromstring(blob, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        return fromstring(blob, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise UnsafeModelError(f"{who} uses a forbidden XML feature: {exc}") from exc
     except Exception as exc:
@@ -45,7 +45,7 @@ class PmmlScorer(Scorer):
 
     def __init__(self, blob: bytes, model_id: str = "") -> None:
         who = f"model {model_id!r}" if model_id else "the PMML model"
-        _check_xml(blob, who)
+        root = _parse_xml(blob, who)
         from byom.java import ensure_java
 
         ensure_java()
@@ -59,7 +59,15 @@ class PmmlScorer(Scorer):
         self.task = _TASKS.get(str(m.functionName), "regression")
         self.target = m.targetName
         self.classes = tuple(str(c) for c in (m.classes or ())) if self.task != "regression" else ()
-        self.inputs = tuple(_describe_input(f) for f in m.inputFields)
+        categories, treatment = _categories(root)
+        self.inputs = tuple(_describe_input(f, categories) for f in m.inputFields)
+        # Under PMML's default invalidValueTreatment="returnInvalid" an unseen category has no
+        # result; pypmml would return an empty row without a word, so byom checks first.
+        self._valid = {
+            i.name: frozenset(i.categories)
+            for i in self.inputs
+            if i.categories and treatment.get(i.name, "returnInvalid") == "returnInvalid"
+        }
         # Fields the document declares are reported as declared; pypmml's supplementary
         # fields fill in what a producer left out (sklearn2pmml classifiers declare no label).
         self._declared = [o.name for o in m.outputFields]
@@ -79,6 +87,8 @@ class PmmlScorer(Scorer):
         return target + [n for n in self._declared if n not in target]
 
     def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
+        for name, valid in self._valid.items():
+            _check_categories(name, features[name], valid)
         names = [i.name for i in self.inputs]
         columns = [_json_values(features[name]) for name in names]
         rows = [list(r) for r in zip(*columns, strict=True)]
@@ -119,13 +129,50 @@ class PmmlScorer(Scorer):
         return pred
 
 
-def _describe_input(field: Any) -> ModelInput:
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _categories(root: Any) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """Valid categories per categorical DataField, and each MiningField's invalid-value rule."""
+    categories: dict[str, tuple[str, ...]] = {}
+    treatment: dict[str, str] = {}
+    for element in root.iter():
+        tag = _local(element.tag)
+        if tag == "MiningField":
+            treatment.setdefault(
+                element.get("name"), element.get("invalidValueTreatment", "returnInvalid")
+            )
+        elif tag == "DataField" and element.get("optype") != "continuous":
+            valid = tuple(
+                v.get("value")
+                for v in element
+                if _local(v.tag) == "Value" and v.get("property", "valid") == "valid"
+            )
+            if valid:
+                categories[element.get("name")] = valid
+    return categories, treatment
+
+
+def _check_categories(name: str, values: np.ndarray, valid: frozenset[str]) -> None:
+    present = np.array([v is not None for v in values], dtype=bool)
+    known = np.isin(values, list(valid))
+    bad = np.flatnonzero(present & ~known)
+    if bad.size:
+        shown = ", ".join(repr(v) for v in sorted(valid)[:10]) + (" ..." if len(valid) > 10 else "")
+        raise InvalidValueError(
+            f"{name} = {values[bad[0]]!r} (row {bad[0] + 1} of the batch, {bad.size} such rows) "
+            f"is not one of the model's categories ({shown}), and the model marks such rows "
+            "invalid (invalidValueTreatment=returnInvalid): map or filter the values first"
+        )
+
+
+def _describe_input(field: Any, categories: dict[str, tuple[str, ...]]) -> ModelInput:
     """Categorical fields travel as text: pypmml matches category "8" only to 8 or "8", never
     to 8.0, and silently returns an empty row otherwise."""
     categorical = str(field.opType) != "continuous"
     kind = "string" if categorical else _TYPES.get(str(field.dataType), "string")
-    values = field.valuesAsString or () if categorical else ()
-    return ModelInput(field.name, kind, categories=tuple(str(v) for v in values if v is not None))
+    return ModelInput(field.name, kind, categories=categories.get(field.name, ()))
 
 
 def _label(v: Any) -> str:
