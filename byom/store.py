@@ -119,5 +119,5 @@ def _sample_row(inputs: tuple[ModelInput, ...]) -> list[pa.Array]:
             elif inp.type == "bool":
                 row.append(pa.array([False]))
             else:
-                row.append(pa.array(np.zeros(1)))
+                row.append(pa.array(np.full(1, inp.example or 0.0)))
     return row

@@ -183,3 +183,16 @@ def test_unseen_category_allowed_when_model_says_as_is(con, store):
     store.add("lin", as_is)
     got = con.execute("SELECT score('lin', 1.0, 2.0, 'green')").fetchall()
     assert got == [(2.0,)]  # 1 + 2*1 - 0.5*2, no category term
+
+
+def test_value_outside_declared_interval_fails_loudly(con, store):
+    ranged = LINEAR_PMML.replace(
+        b'<DataField name="x" optype="continuous" dataType="double"/>',
+        b'<DataField name="x" optype="continuous" dataType="double">'
+        b'<Interval closure="closedOpen" leftMargin="0" rightMargin="10"/></DataField>',
+    )
+    store.add("ranged", ranged)
+    ok = con.execute("SELECT score('ranged', 0.0, 0.0, 'red'), score('ranged', NULL, 0.0, 'red')")
+    assert ok.fetchall()[0][0] == 4.0
+    with pytest.raises(duckdb.Error, match=r"x = 10\.0 \(row 1 of the batch.*range \[0, 10\)"):
+        con.execute("SELECT score('ranged', 10.0, 0.0, 'red')").fetchall()

@@ -23,6 +23,8 @@ class ModelInput:
     width: int = 1
     #: Known categories, used to build a sample row when validating a saved model.
     categories: tuple[str, ...] = ()
+    #: A valid numeric value for sample rows, where 0 might not be (a PMML Interval).
+    example: float | None = None
 
 
 @dataclass

@@ -59,14 +59,22 @@ class PmmlScorer(Scorer):
         self.task = _TASKS.get(str(m.functionName), "regression")
         self.target = m.targetName
         self.classes = tuple(str(c) for c in (m.classes or ())) if self.task != "regression" else ()
-        categories, treatment = _categories(root)
-        self.inputs = tuple(_describe_input(f, categories) for f in m.inputFields)
-        # Under PMML's default invalidValueTreatment="returnInvalid" an unseen category has no
+        categories, intervals, treatment = _valid_values(root)
+        self.inputs = tuple(_describe_input(f, categories, intervals) for f in m.inputFields)
+        # Under PMML's default invalidValueTreatment="returnInvalid" an invalid value has no
         # result; pypmml would return an empty row without a word, so byom checks first.
+        strict = {
+            i.name for i in self.inputs if treatment.get(i.name, "returnInvalid") == "returnInvalid"
+        }
         self._valid = {
             i.name: frozenset(i.categories)
             for i in self.inputs
-            if i.categories and treatment.get(i.name, "returnInvalid") == "returnInvalid"
+            if i.categories and i.name in strict
+        }
+        self._intervals = {
+            i.name: intervals[i.name]
+            for i in self.inputs
+            if i.name in intervals and i.name in strict and i.type != "string"
         }
         # Fields the document declares are reported as declared; pypmml's supplementary
         # fields fill in what a producer left out (sklearn2pmml classifiers declare no label).
@@ -89,6 +97,8 @@ class PmmlScorer(Scorer):
     def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
         for name, valid in self._valid.items():
             _check_categories(name, features[name], valid)
+        for name, spans in self._intervals.items():
+            _check_intervals(name, features[name], spans)
         names = [i.name for i in self.inputs]
         columns = [_json_values(features[name]) for name in names]
         rows = [list(r) for r in zip(*columns, strict=True)]
@@ -133,9 +143,17 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _categories(root: Any) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
-    """Valid categories per categorical DataField, and each MiningField's invalid-value rule."""
+#: An Interval as (low, high, low closed, high closed); margins default to unbounded.
+Interval = tuple[float, float, bool, bool]
+
+
+def _valid_values(
+    root: Any,
+) -> tuple[dict[str, tuple[str, ...]], dict[str, list[Interval]], dict[str, str]]:
+    """From the DataDictionary: valid categories of categorical fields, valid intervals of
+    continuous ones; from the MiningSchema: each field's invalid-value treatment."""
     categories: dict[str, tuple[str, ...]] = {}
+    intervals: dict[str, list[Interval]] = {}
     treatment: dict[str, str] = {}
     for element in root.iter():
         tag = _local(element.tag)
@@ -143,7 +161,20 @@ def _categories(root: Any) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
             treatment.setdefault(
                 element.get("name"), element.get("invalidValueTreatment", "returnInvalid")
             )
-        elif tag == "DataField" and element.get("optype") != "continuous":
+        elif tag == "DataField" and element.get("optype") == "continuous":
+            spans = [
+                (
+                    float(v.get("leftMargin", "-inf")),
+                    float(v.get("rightMargin", "inf")),
+                    v.get("closure", "closedClosed").startswith("closed"),
+                    v.get("closure", "closedClosed").endswith("Closed"),
+                )
+                for v in element
+                if _local(v.tag) == "Interval"
+            ]
+            if spans:
+                intervals[element.get("name")] = spans
+        elif tag == "DataField":
             valid = tuple(
                 v.get("value")
                 for v in element
@@ -151,7 +182,7 @@ def _categories(root: Any) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
             )
             if valid:
                 categories[element.get("name")] = valid
-    return categories, treatment
+    return categories, intervals, treatment
 
 
 def _check_categories(name: str, values: np.ndarray, valid: frozenset[str]) -> None:
@@ -167,12 +198,37 @@ def _check_categories(name: str, values: np.ndarray, valid: frozenset[str]) -> N
         )
 
 
-def _describe_input(field: Any, categories: dict[str, tuple[str, ...]]) -> ModelInput:
+def _check_intervals(name: str, values: np.ndarray, spans: list[Interval]) -> None:
+    inside = np.isnan(values)
+    for low, high, low_closed, high_closed in spans:
+        above = values >= low if low_closed else values > low
+        below = values <= high if high_closed else values < high
+        inside |= above & below
+    bad = np.flatnonzero(~inside)
+    if bad.size:
+        shown = ", ".join(
+            f"{'[' if lc else '('}{lo:g}, {hi:g}{']' if hc else ')'}" for lo, hi, lc, hc in spans
+        )
+        raise InvalidValueError(
+            f"{name} = {float(values[bad[0]])!r} (row {bad[0] + 1} of the batch, {bad.size} such "
+            f"rows) is outside the model's valid range {shown}, and the model marks such rows "
+            "invalid (invalidValueTreatment=returnInvalid): filter or clip the values first"
+        )
+
+
+def _describe_input(
+    field: Any, categories: dict[str, tuple[str, ...]], intervals: dict[str, list[Interval]]
+) -> ModelInput:
     """Categorical fields travel as text: pypmml matches category "8" only to 8 or "8", never
     to 8.0, and silently returns an empty row otherwise."""
     categorical = str(field.opType) != "continuous"
     kind = "string" if categorical else _TYPES.get(str(field.dataType), "string")
-    return ModelInput(field.name, kind, categories=categories.get(field.name, ()))
+    example = None
+    if field.name in intervals:
+        low, high, _, _ = intervals[field.name][0]
+        finite = [v for v in (low, high) if np.isfinite(v)]
+        example = sum(finite) / len(finite) if finite else None
+    return ModelInput(field.name, kind, categories=categories.get(field.name, ()), example=example)
 
 
 def _label(v: Any) -> str:
