@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from byom.errors import InvalidModelError, InvalidValueError, ScoringError
 from byom.scorers.base import ModelInput, Prediction, Scorer, Task, ValueType
@@ -67,7 +68,7 @@ class PmmlScorer(Scorer):
             i.name for i in self.inputs if treatment.get(i.name, "returnInvalid") == "returnInvalid"
         }
         self._valid = {
-            i.name: frozenset(i.categories)
+            i.name: pa.array(sorted(i.categories), pa.string())
             for i in self.inputs
             if i.categories and i.name in strict
         }
@@ -185,12 +186,13 @@ def _valid_values(
     return categories, intervals, treatment
 
 
-def _check_categories(name: str, values: np.ndarray, valid: frozenset[str]) -> None:
-    present = np.array([v is not None for v in values], dtype=bool)
-    known = np.isin(values, list(valid))
-    bad = np.flatnonzero(present & ~known)
+def _check_categories(name: str, values: np.ndarray, valid: pa.Array) -> None:
+    text = pa.array(values, pa.string(), from_pandas=True)
+    unknown = pc.and_(text.is_valid(), pc.invert(pc.is_in(text, value_set=valid)))
+    bad = np.flatnonzero(unknown.to_numpy(zero_copy_only=False))
     if bad.size:
-        shown = ", ".join(repr(v) for v in sorted(valid)[:10]) + (" ..." if len(valid) > 10 else "")
+        names = valid.to_pylist()
+        shown = ", ".join(repr(v) for v in names[:10]) + (" ..." if len(names) > 10 else "")
         raise InvalidValueError(
             f"{name} = {values[bad[0]]!r} (row {bad[0] + 1} of the batch, {bad.size} such rows) "
             f"is not one of the model's categories ({shown}), and the model marks such rows "
