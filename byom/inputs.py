@@ -136,14 +136,8 @@ class InputBinder:
 
     def by_position(self, columns: Sequence[pa.Array]) -> dict[str, np.ndarray]:
         if len(columns) != len(self._slots):
-            expected = ", ".join(s.column or s.input.name for s in self._slots[:12])
-            more = " ..." if len(self._slots) > 12 else ""
-            raise ArityError(
-                f"model {self.model_id!r} takes {len(self._slots)} input value(s) "
-                f"({expected}{more}) "
-                f"but the call passes {len(columns)}; pass the whole row by name instead, as "
-                "score(model_id, t) or score(model_id, *)"
-            )
+            expected = [s.column or s.input.name for s in self._slots]
+            raise ArityError(self.model_id, expected, len(columns))
         labels = [f"argument {i + 2}" for i in range(len(columns))]
         return self._assemble(list(columns), labels)
 

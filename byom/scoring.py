@@ -158,32 +158,53 @@ def _bound_for(model_id: str, version: str, source: ModelSource) -> BoundModel:
     return bound_cache.get_or_load(key, lambda: _bind(model_id, version, source))
 
 
-class InMemoryModels:
-    """Models held in process memory: the Python API, and engines that ship model bytes with
-    the job instead of reading a table."""
+def version_key(sha256: str, input_map: str | None) -> str:
+    """A model version: its content hash, plus the input map's hash when it has one."""
+    if input_map is None:
+        return sha256
+    return f"{sha256}/{hashlib.md5(input_map.encode()).hexdigest()}"
+
+
+class ModelCatalog:
+    """Models known up front by id, for engines that ship models with the job instead of
+    reading a table inside the statement: the version of each id is fixed when the catalog is
+    built, and `fetch` supplies the bytes on a cache miss."""
 
     table = "in-memory models"
 
+    def __init__(self, versions: dict[str, str] | None = None) -> None:
+        self._versions: dict[str, str] = dict(versions or {})
+
+    def fetch(self, model_id: str) -> StoredModel | None:
+        raise NotImplementedError
+
+    def model_ids(self) -> list[str]:
+        return list(self._versions)
+
+    def versions(self, model_ids: pa.Array) -> pa.Array:
+        """Each row's version key; NULL where the id is NULL or not in the catalog."""
+        ids = pa.array(list(self._versions), pa.string())
+        keys = pa.array(list(self._versions.values()), pa.string())
+        return keys.take(pc.index_in(_flat(model_ids).cast(pa.string()), value_set=ids))
+
+    def score(self, kind: OutputKind, model_ids: pa.Array, args: Sequence[pa.Array]) -> pa.Array:
+        """Score rows whose model ids name models in this catalog; `args` as in `score_batch`."""
+        return score_batch(kind, model_ids, self.versions(model_ids), args, self)
+
+
+class InMemoryModels(ModelCatalog):
+    """Models held in process memory: the Python API, and the engines' tests."""
+
     def __init__(self) -> None:
+        super().__init__()
         self._models: dict[str, StoredModel] = {}
 
     def add(self, model_id: str, blob: bytes, inputs: InputMap | str | None = None) -> None:
         sha = sha256_hex(blob)
         text = inputs if isinstance(inputs, str) or inputs is None else json.dumps(inputs)
-        version = sha if text is None else f"{sha}/{hashlib.md5(text.encode()).hexdigest()}"
+        version = version_key(sha, text)
         self._models[model_id] = StoredModel(model_id, blob, version, sha, text)
+        self._versions[model_id] = version
 
     def fetch(self, model_id: str) -> StoredModel | None:
         return self._models.get(model_id)
-
-    def model_ids(self) -> list[str]:
-        return list(self._models)
-
-    def versions(self, model_ids: pa.Array) -> pa.Array:
-        ids = pa.array(list(self._models), pa.string())
-        keys = pa.array([m.version for m in self._models.values()], pa.string())
-        return keys.take(pc.index_in(_flat(model_ids).cast(pa.string()), value_set=ids))
-
-    def score(self, kind: OutputKind, model_ids: pa.Array, args: Sequence[pa.Array]) -> pa.Array:
-        """Score rows whose model ids name models added here; `args` as in `score_batch`."""
-        return score_batch(kind, model_ids, self.versions(model_ids), args, self)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from byom.errors import ByomError, ModelExistsError, UnknownModelError
+from byom.errors import ModelExistsError, ModelTableError, UnknownModelError
 from byom.scoring import StoredModel
 from byom.store import MODEL_TABLE_COLUMNS, ModelRecord, prepare_model
 from udfs.duckdb._engine import import_duckdb
@@ -69,7 +69,7 @@ class DuckDBModelStore:
         """SQL for a row's version key: content hash, plus the input map's hash if any."""
         cols = self.columns()
         if not {"model_id", "model"} <= cols:
-            raise ByomError(
+            raise ModelTableError(
                 f"table {self.table} is not a model table: it needs columns model_id and model "
                 f"(it has {', '.join(sorted(cols)) or 'no columns, or does not exist'}); create "
                 "it with `byom models add`"
