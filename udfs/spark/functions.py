@@ -82,6 +82,7 @@ class SparkRegistration:
     broadcasts: dict[str, Any] = field(default_factory=dict)
     #: The registered UDF objects by kind, for DataFrame code: `udfs[OutputKind.SCORE](...)`.
     udfs: dict[OutputKind, Any] = field(default_factory=dict)
+    catalog: BroadcastModels | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def refresh(self) -> bool:
@@ -105,7 +106,7 @@ class SparkRegistration:
             catalog = BroadcastModels(self.store.table, models, dict(self.broadcasts))
             for kind in OutputKind:
                 self.udfs[kind] = self.spark.udf.register(kind.value, _make_udf(kind, catalog))
-            self.models = models
+            self.models, self.catalog = models, catalog
             return True
 
     def model_ids(self) -> list[str]:
