@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +138,26 @@ def _java():
 
     ensure_java()
     os.environ.setdefault("BYOM_TEST", "1")
+
+
+@functools.cache
+def spark_session():
+    """One local[2] Spark for the whole run, with small Arrow batches so that every query
+    spans several partitions and several batches per partition."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    return (
+        SparkSession.builder.master("local[2]")
+        .appName("byom-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "200")
+        .config("spark.driver.memory", "2g")
+        .getOrCreate()
+    )
+
+
+@pytest.fixture(scope="session")
+def spark():
+    return spark_session()

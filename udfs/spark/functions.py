@@ -60,7 +60,7 @@ class BroadcastModels(ModelCatalog):
 
 
 def _make_udf(kind: OutputKind, catalog: BroadcastModels) -> Any:
-    from pyspark.sql.functions import ArrowUDFType, arrow_udf
+    from pyspark.sql.functions import arrow_udf
 
     def score(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
         for model_ids, *features in batches:
@@ -69,7 +69,7 @@ def _make_udf(kind: OutputKind, catalog: BroadcastModels) -> Any:
             except ArityError as exc:
                 raise exc.with_row_hint(ROW_HINT) from None
 
-    return arrow_udf(score, RETURN_TYPES[kind], ArrowUDFType.SCALAR_ITER)
+    return arrow_udf(score, RETURN_TYPES[kind])  # the iterator form, from the type hints
 
 
 @dataclass
