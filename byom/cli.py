@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -31,6 +32,13 @@ TABLE_HELP = "Model table: byom's full layout or any table with model_id and mod
 DbOption = typer.Option("byom.duckdb", "--db", envvar="BYOM_DB", help=DB_HELP)
 TableOption = typer.Option("byom_models", "--table", help=TABLE_HELP)
 FormatOption = typer.Option("table", "--format", help="table, csv or json")
+SparkTableOption = typer.Option(
+    None,
+    "--spark-table",
+    metavar="PATH_OR_NAME",
+    help="Use a Spark model table (Parquet path or catalog table) instead of DuckDB; "
+    "Spark's master comes from env BYOM_SPARK_MASTER (default local[1])",
+)
 
 
 def _connect(db: str, table: str) -> tuple[Any, Any]:
@@ -43,6 +51,21 @@ def _connect(db: str, table: str) -> tuple[Any, Any]:
         con.execute("SET enable_progress_bar = true")
     store = register(con, table)
     return con, store
+
+
+def _store(db: str, table: str, spark_table: str | None) -> Any:
+    """The model table the command works on: DuckDB's, or Spark's with --spark-table."""
+    if spark_table is None:
+        return _connect(db, table)[1]
+    from udfs.spark import SparkModelStore
+    from udfs.spark._engine import import_pyspark
+
+    import_pyspark()
+    from pyspark.sql import SparkSession
+
+    master = os.environ.get("BYOM_SPARK_MASTER", "local[1]")
+    spark = SparkSession.builder.master(master).appName("byom models").getOrCreate()
+    return SparkModelStore(spark, spark_table)
 
 
 def _fail(exc: BaseException) -> NoReturn:
@@ -61,10 +84,11 @@ def models_add(
         None, "--inputs", help="Input map: 'c1,c2,...', 'input=c1,c2;other=c3' or JSON"
     ),
     description: str | None = typer.Option(None, "--description", help="Free text"),
+    spark_table: str | None = SparkTableOption,
 ) -> None:
     """Validate a model (it must load and score a sample row) and save it in the table."""
     try:
-        _, store = _connect(db, table)
+        store = _store(db, table, spark_table)
         record = store.add(
             model_id, file.read_bytes(), replace=replace, inputs=inputs, description=description
         )
@@ -72,19 +96,24 @@ def models_add(
         _fail(exc)
     out.print(
         f"saved {record.format} model {record.model_id!r} ({record.size_bytes:,} bytes, "
-        f"sha256 {record.sha256[:12]}) in {table}",
+        f"sha256 {record.sha256[:12]}) in {store.table}",
         highlight=False,
     )
 
 
 @models_app.command("list")
-def models_list(db: str = DbOption, table: str = TableOption, fmt: str = FormatOption) -> None:
+def models_list(
+    db: str = DbOption,
+    table: str = TableOption,
+    fmt: str = FormatOption,
+    spark_table: str | None = SparkTableOption,
+) -> None:
     """List the models in the table."""
     import pyarrow as pa
 
     _check_format(fmt)
     try:
-        _, store = _connect(db, table)
+        store = _store(db, table, spark_table)
         rows = store.list()
     except Exception as exc:
         _fail(exc)
@@ -95,11 +124,14 @@ def models_list(db: str = DbOption, table: str = TableOption, fmt: str = FormatO
 
 @models_app.command("show")
 def models_show(
-    model_id: str = typer.Argument(...), db: str = DbOption, table: str = TableOption
+    model_id: str = typer.Argument(...),
+    db: str = DbOption,
+    table: str = TableOption,
+    spark_table: str | None = SparkTableOption,
 ) -> None:
     """Show one model's metadata and its input and output schema."""
     try:
-        _, store = _connect(db, table)
+        store = _store(db, table, spark_table)
         row = store.show(model_id)
     except Exception as exc:
         _fail(exc)
@@ -111,15 +143,18 @@ def models_show(
 
 @models_app.command("rm")
 def models_rm(
-    model_id: str = typer.Argument(...), db: str = DbOption, table: str = TableOption
+    model_id: str = typer.Argument(...),
+    db: str = DbOption,
+    table: str = TableOption,
+    spark_table: str | None = SparkTableOption,
 ) -> None:
     """Remove a model from the table."""
     try:
-        _, store = _connect(db, table)
+        store = _store(db, table, spark_table)
         store.remove(model_id)
     except Exception as exc:
         _fail(exc)
-    out.print(f"removed {model_id!r} from {table}", highlight=False)
+    out.print(f"removed {model_id!r} from {store.table}", highlight=False)
 
 
 @app.command("query")

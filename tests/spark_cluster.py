@@ -39,13 +39,13 @@ MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 
 #: What every application gets: one core and 1 GiB per executor, a 1 GiB driver, no driver UI.
+#: The same options as the `submit` service of docker/compose.spark.yml. The driver binds to and
+#: advertises SPARK_LOCAL_IP (127.0.0.1 here; in compose, the container's address).
 SUBMIT_OPTIONS = [
     "--driver-memory", "1g",
     "--executor-memory", "1g",
     "--conf", "spark.executor.cores=1",
     "--conf", "spark.ui.enabled=false",
-    "--conf", f"spark.driver.host={HOST}",
-    "--conf", f"spark.driver.bindAddress={HOST}",
 ]  # fmt: skip
 
 

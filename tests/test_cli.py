@@ -137,3 +137,32 @@ def test_add_pmml_and_replace(db, tmp_path):
         "query", "SELECT score('multi', 1.0, 2.0, 'red') AS s", "--db", db, "--format", "csv"
     )
     assert float(out.stdout.splitlines()[1]) == pytest.approx(1 + 2 - 1 + 3)
+
+
+def test_models_add_writes_a_spark_model_table(tmp_path, iris_logreg):
+    """`--spark-table` writes the same columns to a Parquet table Spark then scores from."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    (tmp_path / "multi.onnx").write_bytes(iris_logreg[1])
+    table = str(tmp_path / "spark_models")
+    added = byom(
+        "models", "add", str(tmp_path / "multi.onnx"), "--id", "multi", "--spark-table", table
+    )
+    assert "saved onnx model 'multi'" in added.stdout
+    again = byom(
+        "models",
+        "add",
+        str(tmp_path / "multi.onnx"),
+        "--id",
+        "multi",
+        "--spark-table",
+        table,
+        check=False,
+    )
+    assert again.returncode == 1 and "already exists" in again.stderr
+    rows = pq.read_table(table).to_pylist()
+    assert [r["model_id"] for r in rows] == ["multi"]
+    assert rows[0]["sha256"] == hashlib.sha256(iris_logreg[1]).hexdigest()
+    assert rows[0]["model"] == iris_logreg[1]

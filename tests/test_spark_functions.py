@@ -22,10 +22,7 @@ from byom.errors import (
     ModelTableError,
     UnknownModelError,
 )
-
-pytest.importorskip("pyspark")
-
-from udfs.spark import SparkModelStore, byom_error, refresh, register, sql  # noqa: E402
+from udfs.spark import SparkModelStore, byom_error, refresh, register, sql
 
 ROOT = Path(__file__).resolve().parents[1]
 

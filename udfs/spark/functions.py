@@ -69,7 +69,8 @@ def _make_udf(kind: OutputKind, catalog: BroadcastModels) -> Any:
             except ArityError as exc:
                 raise exc.with_row_hint(ROW_HINT) from None
 
-    return arrow_udf(score, RETURN_TYPES[kind])  # the iterator form, from the type hints
+    # The iterator form, inferred from the type hints (pyspark's stubs lack this overload).
+    return arrow_udf(score, RETURN_TYPES[kind])  # type: ignore[call-overload]
 
 
 @dataclass
