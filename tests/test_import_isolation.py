@@ -22,3 +22,7 @@ def test_duckdb_adapter_imports_duckdb_only_when_used():
     assert _loaded_after("import udfs.duckdb") == set()
     used = "import duckdb, udfs.duckdb\nudfs.duckdb.register(duckdb.connect())"
     assert _loaded_after(used) == {"duckdb"}
+
+
+def test_spark_adapter_imports_pyspark_only_when_used():
+    assert _loaded_after("import udfs.spark") == set()

@@ -34,3 +34,46 @@ def test_examples_parse():
     assert len(statements) == 7
     for statement in statements:
         con.execute(statement).fetchall()  # empty tables: binds and runs every example
+
+
+SPARK_SQL_DIR = SQL_DIR.parent / "spark"
+
+
+def test_spark_ddl_matches_the_store(spark, tmp_path, iris_logreg):
+    """The catalog DDL in sql/spark has the columns and types SparkModelStore writes."""
+    from udfs.spark import SparkModelStore
+
+    try:
+        spark.sql((SPARK_SQL_DIR / "create_models_table.sql").read_text())
+        from_ddl = spark.table("byom_models").schema
+        store = SparkModelStore(spark, str(tmp_path / "models"))
+        store.add("iris", iris_logreg[1])
+        written = spark.read.parquet(store.table).schema
+        assert [(f.name, f.dataType) for f in from_ddl] == [(f.name, f.dataType) for f in written]
+    finally:
+        spark.sql("DROP TABLE IF EXISTS byom_models")
+
+
+def test_spark_examples_run(spark):
+    """Every example binds and runs in Spark SQL on empty tables."""
+    from udfs.spark import register
+
+    try:
+        spark.sql((SPARK_SQL_DIR / "create_models_table.sql").read_text())
+        register(spark, "byom_models")
+        spark.sql(
+            "CREATE OR REPLACE TEMP VIEW customers AS SELECT 1 AS id, "
+            "'churn_v3' AS model_id, 'a' AS segment, 0.5D AS x WHERE false"
+        )
+        spark.sql(
+            "CREATE OR REPLACE TEMP VIEW segment_models AS SELECT 'a' AS segment, "
+            "'churn_v3' AS model_id WHERE false"
+        )
+        text = (SPARK_SQL_DIR / "examples.sql").read_text()
+        code = "\n".join(line.split("--")[0] for line in text.splitlines())
+        statements = [s for s in code.split(";") if s.strip()]
+        assert len(statements) == 7
+        for statement in statements:
+            assert spark.sql(statement).collect() == []
+    finally:
+        spark.sql("DROP TABLE IF EXISTS byom_models")
