@@ -93,7 +93,7 @@ def check_model_inputs(registration: Any, model_id: str, df: Any) -> None:
     scorer = load_scorer(stored.blob, model_id, stored.sha256)
     needed = BoundModel.create(model_id, scorer, stored.input_map).binder.column_names()
     have = {c.lower() for c in df.columns}
-    missing = [c for c in needed if c.lower() not in have]
+    missing = [c for c in needed if c is not None and c.lower() not in have]
     if missing:
         raise JobError(str(MissingColumnError(model_id, missing, df.columns)))
 
