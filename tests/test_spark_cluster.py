@@ -14,6 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+pytest.importorskip("pyspark")
+
 from spark_cluster import spark_submit, standalone_cluster
 
 pytestmark = pytest.mark.slow
