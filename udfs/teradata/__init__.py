@@ -1,0 +1,1 @@
+"""Teradata: the SCRIPT table operator entry point, SQL generation and deployment."""

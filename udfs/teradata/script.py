@@ -1,0 +1,398 @@
+"""The SCRIPT table operator's side of byom: rows on stdin, scores on stdout.
+
+Teradata starts one instance per AMP and writes that AMP's rows to stdin as delimited text, one
+row per line, NULL as an empty field; it reads result rows back from stdout in the same format
+and converts them to the RETURNS types. This module reads stdin in large blocks, parses each
+block with pyarrow's CSV reader (vectorized, no per-row Python), scores it with the core and
+writes the block's results before reading the next. Every input row yields one output row; a
+malformed line fails the whole script with its line number (the server then fails the query).
+
+Models reach the script either as installed files (`--model-file ID=./db/file`) or as base64
+text in a column of the first row of each partition (`--model-data-column`), the pattern
+Teradata documents for SCRIPT, which has no DIMENSION input. Either way they are keyed by
+content hash: a model seen before is never decoded or loaded again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from byom.errors import ByomError, InputError, UnknownModelError
+from byom.outputs import OutputKind
+from byom.scoring import InMemoryModels
+
+#: Bytes of stdin parsed at once: large enough that pyarrow's parser dominates, not Python.
+BLOCK_BYTES = 8 << 20
+
+OUTPUT_FIELDS = ("prediction", "json_report", "score", "label")
+PROBABILITY = re.compile(r"^prob(?:ability)?[_:](.+)$", re.IGNORECASE)
+
+
+class ScriptInputError(ByomError):
+    """A line of stdin that does not match the declared columns."""
+
+
+# -- column declarations ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # Teradata type as declared, upper case
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        base = self.type.split("(")[0].strip()
+        if base in ("BYTEINT", "SMALLINT", "INTEGER", "INT", "BIGINT"):
+            return pa.int64()
+        if base in ("FLOAT", "REAL", "DOUBLE PRECISION", "DOUBLE", "DECIMAL", "NUMBER", "NUMERIC"):
+            return pa.float64()
+        return pa.string()
+
+
+def parse_columns(spec: str) -> list[Column]:
+    """`id INTEGER, x FLOAT, amount DECIMAL(10,2)`: the ON query's columns, in order."""
+    columns = []
+    for part in re.split(r",(?![^()]*\))", spec):
+        words = part.strip().split(None, 1)
+        if not words:
+            continue
+        if len(words) != 2:
+            raise ByomError(f"--columns entry {part.strip()!r} needs a name and a type")
+        name = words[0].strip('"')
+        columns.append(Column(name, " ".join(words[1].upper().split())))
+    if not columns:
+        raise ByomError("--columns is empty: list the ON query's columns as 'name TYPE, ...'")
+    return columns
+
+
+# -- arguments ----------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="byom_score.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--columns", required=True, help="the ON query's columns: 'name TYPE, ...'")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model-id", help="score every row with this model")
+    which.add_argument("--model-column", help="column naming each row's model")
+    p.add_argument(
+        "--model-file",
+        action="append",
+        default=[],
+        metavar="ID=PATH",
+        help="an installed model file, e.g. churn_v3=./mydb/churn_v3 (repeatable)",
+    )
+    p.add_argument(
+        "--model-data-column",
+        help="column with a model's base64 text on the first row of each partition",
+    )
+    p.add_argument("--accumulate", default="", help="input columns copied to the output")
+    p.add_argument(
+        "--outputs",
+        default="prediction,json_report",
+        help="output columns after the accumulated ones: prediction, json_report, score, "
+        "label, prob_<class>",
+    )
+    p.add_argument("--inputs", default=None, help="input map, as ModelInputFieldsMap")
+    p.add_argument("--delimiter", default="\t", help="field delimiter (default: tab)")
+    p.add_argument("--quotechar", default=None, help="QUOTECHAR of the SCRIPT call, if any")
+    args = p.parse_args(argv)
+    if not args.model_file and not args.model_data_column:
+        p.error("give the models with --model-file ID=PATH or --model-data-column COLUMN")
+    if args.delimiter == "\\t":
+        args.delimiter = "\t"
+    return args
+
+
+def _names(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+# -- the script ---------------------------------------------------------------------------------
+class ScriptModels(InMemoryModels):
+    """Models as they reach this instance: installed files, or base64 text on partition rows."""
+
+    def __init__(self, inline: bool) -> None:
+        super().__init__()
+        self.table = (
+            "the models on the first rows of this AMP's partitions (generate the query with "
+            "`byom teradata sql` so every partition's first row carries its model)"
+            if inline
+            else "the installed model files given by --model-file"
+        )
+        self._texts: dict[str, str] = {}  # model id -> sha256 of the base64 text it holds
+
+    def add_text(self, model_id: str, text: str, inputs: str | None) -> None:
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if self._texts.get(model_id) == digest:
+            return  # this instance already holds these bytes: no decode, no load
+        try:
+            blob = base64.b64decode(text, validate=True)
+        except ValueError:
+            raise ByomError(
+                f"model {model_id!r}: the model data column does not hold base64 text"
+            ) from None
+        self.add(model_id, blob, inputs)
+        self._texts[model_id] = digest
+
+
+class Script:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.columns = parse_columns(args.columns)
+        self.names = [c.name for c in self.columns]
+        lookup = {n.lower(): n for n in self.names}
+
+        def column(name: str, flag: str) -> str:
+            found = lookup.get(name.lower())
+            if found is None:
+                raise ByomError(
+                    f"{flag} column {name!r} is not among the input columns "
+                    f"({', '.join(self.names)})"
+                )
+            return found
+
+        self.accumulate = [column(c, "--accumulate") for c in _names(args.accumulate)]
+        self.model_column = args.model_column and column(args.model_column, "--model-column")
+        self.data_column = args.model_data_column and column(
+            args.model_data_column, "--model-data-column"
+        )
+        self.outputs = _names(args.outputs)
+        for out in self.outputs:
+            if out.lower() not in OUTPUT_FIELDS and not PROBABILITY.match(out):
+                raise ByomError(
+                    f"unknown output {out!r}: use prediction, json_report, score, label or "
+                    "prob_<class>"
+                )
+        self.models = ScriptModels(inline=self.data_column is not None)
+        for entry in args.model_file:
+            model_id, sep, path = entry.partition("=")
+            if not sep:
+                raise ByomError(f"--model-file {entry!r}: write it as ID=PATH")
+            try:
+                with open(path, "rb") as fh:
+                    self.models.add(model_id, fh.read(), args.inputs)
+            except OSError as exc:
+                raise ByomError(
+                    f"cannot read model file {path!r} for {model_id!r}: {exc}"
+                ) from None
+        self.line = 0  # input lines consumed so far
+
+    # -- reading --------------------------------------------------------------------------------
+    def blocks(self, stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+        """Whole lines of stdin, about BLOCK_BYTES at a time, with the first line's number."""
+        rest = b""
+        while True:
+            chunk = stream.read(BLOCK_BYTES)
+            if not chunk:
+                break
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                rest = data
+                continue
+            block, rest = data[:cut], data[cut:]
+            first = self.line + 1
+            self.line += block.count(b"\n")
+            yield first, block
+        if rest.strip(b"\r\n"):
+            first = self.line + 1
+            self.line += 1
+            yield first, rest + b"\n"
+
+    def parse(self, first: int, block: bytes) -> pa.Table:
+        quote = self.args.quotechar
+        try:
+            return pacsv.read_csv(
+                pa.py_buffer(block),
+                read_options=pacsv.ReadOptions(column_names=self.names, block_size=1 << 26),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=self.args.delimiter,
+                    quote_char=quote or False,
+                    double_quote=True,
+                    newlines_in_values=False,
+                    ignore_empty_lines=False,
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(self.names, pa.string()),
+                    null_values=[""],
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            raise self._locate(first, block, str(exc)) from None
+
+    def _locate(self, first: int, block: bytes, reason: str) -> ScriptInputError:
+        """Find the line a parse error comes from (error path only: Python per line is fine)."""
+        import csv
+        import io
+
+        quote = self.args.quotechar
+        reader = csv.reader(
+            io.StringIO(block.decode("utf-8", "replace")),
+            delimiter=self.args.delimiter,
+            quotechar=quote or '"',
+            quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
+        )
+        want = len(self.names)
+        for offset, fields in enumerate(reader):
+            if len(fields) != want:
+                return ScriptInputError(
+                    f"line {first + offset}: expected {want} fields ({', '.join(self.names)}) "
+                    f"but found {len(fields)}"
+                )
+        last = first + block.count(b"\n") - 1
+        return ScriptInputError(f"lines {first}-{last}: {reason}")
+
+    def typed(self, first: int, table: pa.Table) -> dict[str, pa.Array]:
+        """Each column in its declared type; FLOAT text such as `1 E002` loses its blanks."""
+        out: dict[str, pa.Array] = {}
+        for col in self.columns:
+            raw = table.column(col.name).combine_chunks()
+            target = col.arrow_type
+            if target == pa.string():
+                out[col.name] = (
+                    pc.utf8_rtrim_whitespace(raw) if col.type.startswith("CHAR") else raw
+                )
+                continue
+            text = pc.replace_substring(raw, " ", "")
+            try:
+                out[col.name] = pc.cast(text, target)
+            except pa.ArrowInvalid:
+                out[col.name] = self._bad_number(first, col, text)
+        return out
+
+    def _bad_number(self, first: int, col: Column, text: pa.Array) -> pa.Array:
+        for i, value in enumerate(text.to_pylist()):
+            try:
+                if value is not None:
+                    float(value) if col.arrow_type == pa.float64() else int(value)
+            except ValueError:
+                raise ScriptInputError(
+                    f"line {first + i}: column {col.name} ({col.type}) holds {value!r}, "
+                    "which is not a number"
+                ) from None
+        raise AssertionError("unreachable")
+
+    # -- scoring --------------------------------------------------------------------------------
+    def model_ids(self, cols: dict[str, pa.Array], n: int) -> pa.Array:
+        if self.model_column is not None:
+            return cols[self.model_column].cast(pa.string())
+        return pa.array([self.args.model_id] * n, pa.string())
+
+    def take_models(self, first: int, cols: dict[str, pa.Array], ids: pa.Array) -> None:
+        if self.data_column is None:
+            return
+        data = cols[self.data_column]
+        rows = pc.indices_nonzero(pc.is_valid(data)).to_pylist()
+        for i in rows:
+            model_id = ids[i].as_py()
+            if model_id is None:
+                raise ScriptInputError(f"line {first + i}: a model's text with no model id")
+            self.models.add_text(model_id, data[i].as_py(), self.args.inputs)
+
+    def score(self, first: int, table: pa.Table) -> list[pa.Array]:
+        n = table.num_rows
+        cols = self.typed(first, table)
+        ids = self.model_ids(cols, n)
+        self.take_models(first, cols, ids)
+        names = [c for c in self.names if c != self.data_column]
+        row = pa.StructArray.from_arrays([cols[c] for c in names], names=names)
+        needed = {o.lower() for o in self.outputs}
+        results: dict[OutputKind, pa.Array] = {}
+        try:
+            if needed - {"json_report"}:
+                results[OutputKind.PREDICT] = self.models.score(OutputKind.PREDICT, ids, [row])
+            if "json_report" in needed:
+                results[OutputKind.JSON] = self.models.score(OutputKind.JSON, ids, [row])
+        except (InputError, UnknownModelError) as exc:
+            raise ScriptInputError(f"lines {first}-{first + n - 1}: {exc}") from None
+        out = [table.column(c).combine_chunks() for c in self.accumulate]
+        out += [self._output(name, results) for name in self.outputs]
+        return out
+
+    @staticmethod
+    def _output(name: str, results: dict[OutputKind, pa.Array]) -> pa.Array:
+        key = name.lower()
+        if key == "json_report":
+            return results[OutputKind.JSON]
+        predicted = results[OutputKind.PREDICT]
+        label = predicted.field("label")
+        score = _text(predicted.field("score"))
+        if key == "label":
+            return label
+        if key == "score":
+            return score
+        if key == "prediction":  # the label of a classifier, the value of a regression
+            return pc.coalesce(label, score)
+        cls = PROBABILITY.match(name)
+        assert cls is not None
+        probs = predicted.field("probabilities")
+        return _text(pc.map_lookup(probs, pa.scalar(cls.group(1)), "first"))
+
+    # -- writing --------------------------------------------------------------------------------
+    def format(self, first: int, columns: list[pa.Array]) -> bytes:
+        """One line per row: fields joined by the delimiter, NULL as an empty field."""
+        delim, quote = self.args.delimiter, self.args.quotechar
+        fields = []
+        for arr in columns:
+            text = arr if pa.types.is_string(arr.type) else _text(arr)
+            if quote:
+                escaped = pc.replace_substring(text, quote, quote + quote)
+                text = pc.binary_join_element_wise(quote, escaped, quote, "")
+            else:
+                bad = pc.or_(
+                    pc.match_substring(text, delim), pc.match_substring(text, "\n")
+                ).fill_null(False)
+                if pc.any(bad).as_py():
+                    i = pc.indices_nonzero(bad)[0].as_py()
+                    raise ScriptInputError(
+                        f"line {first + i}: an output value contains the delimiter or a line "
+                        "break; add QUOTECHAR to the SCRIPT call (and --quotechar)"
+                    )
+            fields.append(text.fill_null(""))
+        if not fields:
+            return b""
+        lines = pc.binary_join_element_wise(*fields, delim)
+        lines = pc.binary_join_element_wise(lines, "", "\n")  # each line ends in a newline
+        # The lines are contiguous in the array's data buffer: write it as it is.
+        offsets = np.frombuffer(lines.buffers()[1], np.int32)
+        start, end = offsets[lines.offset], offsets[lines.offset + len(lines)]
+        return lines.buffers()[2].to_pybytes()[start:end]
+
+    def run(self, stdin: BinaryIO, stdout: BinaryIO) -> int:
+        rows = 0
+        for first, block in self.blocks(stdin):
+            table = self.parse(first, block)
+            out = self.score(first, table)
+            stdout.write(self.format(first, out))
+            rows += table.num_rows
+        stdout.flush()
+        return rows
+
+
+def _text(arr: pa.Array) -> pa.Array:
+    """Numbers as text Teradata reads back; NaN (no number) as NULL."""
+    if pa.types.is_floating(arr.type):
+        arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, arr.type), arr)
+    return pc.cast(arr, pa.string())
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        script = Script(parse_args(argv))
+        script.run(sys.stdin.buffer, sys.stdout.buffer)
+    except ByomError as exc:
+        sys.stdout.flush()
+        print(f"byom_score.py: {exc}", file=sys.stderr)
+        return 1
+    return 0
