@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from byom.errors import ByomError
+from byom.formats import sha256_hex
 
 app = typer.Typer(
     help="Score ONNX and PMML models stored in a table, with SQL.",
@@ -23,6 +24,11 @@ models_app = typer.Typer(
     help="Add, list, show and remove models in a model table.", no_args_is_help=True
 )
 app.add_typer(models_app, name="models")
+teradata_app = typer.Typer(
+    help="Teradata SCRIPT table operator: the scoring query, the files to install.",
+    no_args_is_help=True,
+)
+app.add_typer(teradata_app, name="teradata")
 
 out = Console()
 err = Console(stderr=True)
@@ -215,6 +221,122 @@ def _print_table(result: Any, fmt: str) -> None:
     for row in rows:
         view.add_row(*(cell(k, v) for k, v in row.items()))
     out.print(view)
+
+
+def _local_models(db: str, table: str, ids: list[str]) -> dict[str, bytes]:
+    _, store = _connect(db, table)
+    return {model_id: store.blob(model_id) for model_id in ids}
+
+
+def _ids(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+@teradata_app.command("sql")
+def teradata_sql(
+    input_table: str = typer.Option(..., "--input", help="Teradata table (or view) to score"),
+    columns: str = typer.Option(
+        ..., "--columns", help="The input's columns in order: 'id INTEGER, x FLOAT, ...'"
+    ),
+    database: str = typer.Option(..., "--database", help="Database holding byom's files"),
+    model_id: str | None = typer.Option(None, "--model-id", help="Score every row with it"),
+    model_column: str | None = typer.Option(
+        None, "--model-column", help="Column naming each row's model (ids from --models)"
+    ),
+    models: str | None = typer.Option(None, "--models", help="Model ids a model column names"),
+    delivery: str = typer.Option(
+        "inline", "--delivery", help="inline (base64 from the model table) or file (installed)"
+    ),
+    accumulate: str = typer.Option("", "--accumulate", help="Columns to pass through"),
+    outputs: str = typer.Option(
+        "prediction,json_report",
+        "--outputs",
+        help="prediction, json_report, score, label, prob_<class>",
+    ),
+    inputs: str | None = typer.Option(None, "--inputs", help="Input map (ModelInputFieldsMap)"),
+    partition_key: str | None = typer.Option(
+        None, "--partition-key", help="Column spreading inline partitions (default: the first)"
+    ),
+    quotechar: str | None = typer.Option(None, "--quotechar", help="QUOTECHAR to use"),
+    charset: str | None = typer.Option(None, "--charset", help="CHARSET to use (LATIN, UTF16)"),
+    models_table: str = typer.Option(
+        "byom_models", "--models-table", help="The Teradata model table (inline delivery)"
+    ),
+    db: str = DbOption,
+    table: str = TableOption,
+) -> None:
+    """Print the SCRIPT query that scores a Teradata table with models from the local table."""
+    from byom.scorers import load_scorer
+    from udfs.teradata.script import parse_columns
+    from udfs.teradata.sql import ScriptQuery
+
+    try:
+        ids = [model_id] if model_id else _ids(models)
+        if not ids:
+            raise ByomError("with --model-column, list the model ids it names in --models")
+        blobs = _local_models(db, table, ids)
+        query = ScriptQuery(
+            table=input_table,
+            columns=parse_columns(columns),
+            database=database,
+            models={m: load_scorer(b, m) for m, b in blobs.items()},
+            model_id=model_id,
+            model_column=model_column,
+            delivery=delivery,
+            models_table=models_table,
+            accumulate=_ids(accumulate),
+            outputs=_ids(outputs),
+            inputs=inputs,
+            partition_key=partition_key,
+            quotechar=quotechar,
+            charset=charset,
+            model_shas={m: sha256_hex(b) for m, b in blobs.items()},
+        )
+        text = query.sql()
+    except Exception as exc:
+        _fail(exc)
+    sys.stdout.write(text + ";\n")
+
+
+@teradata_app.command("deploy")
+def teradata_deploy(
+    database: str = typer.Option(..., "--database", help="Database to install byom's files in"),
+    out_dir: Path = typer.Option(
+        Path("byom_teradata"), "--out", help="Folder for the files to install"
+    ),
+    models: str | None = typer.Option(
+        None, "--models", help="Model ids to install as files (file delivery)"
+    ),
+    replace: bool = typer.Option(False, "--replace", help="Replace files installed before"),
+    host: str | None = typer.Option(None, "--host", help="Teradata host: run the statements"),
+    user: str | None = typer.Option(None, "--user", envvar="TD_USER"),
+    password: str | None = typer.Option(None, "--password", envvar="TD_PASSWORD"),
+    upload_to: str | None = typer.Option(
+        None, "--upload-to", help="Also append the models to this Teradata model table"
+    ),
+    db: str = DbOption,
+    table: str = TableOption,
+) -> None:
+    """Write byom_score.py, byom_core.zip and model files; print (or run) the install SQL."""
+    from udfs.teradata import deploy
+
+    try:
+        blobs = _local_models(db, table, _ids(models))
+        deployment = deploy.plan(database, out_dir, blobs, replace=replace)
+        for statement in deployment.statements:
+            sys.stdout.write(statement + ";\n")
+        if host is not None:
+            from teradataml import create_context, remove_context
+
+            create_context(host=host, username=user, password=password)
+            try:
+                deploy.run(deployment)
+                if upload_to:
+                    deploy.upload_models(blobs, upload_to)
+            finally:
+                remove_context()
+    except Exception as exc:
+        _fail(exc)
 
 
 @app.command("demo")

@@ -61,25 +61,26 @@ class Column:
 
 
 def parse_columns(spec: str) -> list[Column]:
-    """`id INTEGER, x FLOAT, amount DECIMAL(10,2)`: the ON query's columns, in order."""
+    """The ON query's columns, in order: `id:INTEGER,x:FLOAT,amount:DECIMAL(10,2)` (the form
+    byom's generated SCRIPT_COMMAND uses: no blanks) or `id INTEGER, x FLOAT`."""
     columns = []
     for part in re.split(r",(?![^()]*\))", spec):
-        words = part.strip().split(None, 1)
-        if not words:
+        part = part.strip()
+        if not part:
             continue
-        if len(words) != 2:
-            raise ByomError(f"--columns entry {part.strip()!r} needs a name and a type")
-        name = words[0].strip('"')
-        columns.append(Column(name, " ".join(words[1].upper().split())))
+        name, sep, type_ = part.partition(":") if ":" in part else part.partition(" ")
+        if not sep or not name.strip() or not type_.strip():
+            raise ByomError(f"--columns entry {part!r} needs a name and a type, as name:TYPE")
+        columns.append(Column(name.strip().strip('"'), " ".join(type_.upper().split())))
     if not columns:
-        raise ByomError("--columns is empty: list the ON query's columns as 'name TYPE, ...'")
+        raise ByomError("--columns is empty: list the ON query's columns as name:TYPE,...")
     return columns
 
 
 # -- arguments ----------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="byom_score.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--columns", required=True, help="the ON query's columns: 'name TYPE, ...'")
+    p.add_argument("--columns", required=True, help="the ON query's columns: name:TYPE,...")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--model-id", help="score every row with this model")
     which.add_argument("--model-column", help="column naming each row's model")
