@@ -220,3 +220,46 @@ def test_bundle_runs_from_its_zip(tmp_path, iris_logreg):
     assert run.returncode == 0, run.stderr
     want = iris_logreg[0].predict_proba([[5.1, 3.5, 1.4, 0.2]]).max()
     assert float(run.stdout) == pytest.approx(want, abs=1e-6)
+
+
+SQL_DIR = __import__("pathlib").Path(__file__).resolve().parents[1] / "sql" / "teradata"
+
+
+def _template_query(name: str) -> str:
+    text = (SQL_DIR / name).read_text()
+    return text[text.index("SELECT * FROM Script(") :].rstrip().rstrip(";")
+
+
+def test_sql_templates_are_what_byom_prints():
+    """sql/teradata's scoring templates are the generator's output, not hand-written copies."""
+    classifier = types.SimpleNamespace(task="classification")
+    inline = ScriptQuery(
+        table="customers",
+        columns=parse_columns("id INTEGER, age FLOAT, income FLOAT"),
+        database="mydb",
+        models={"churn_v3": classifier},
+        model_id="churn_v3",
+        accumulate=["id"],
+    )
+    assert _template_query("score_inline.sql") == inline.sql()
+    files = ScriptQuery(
+        table="customers",
+        columns=parse_columns("id INTEGER, model_id VARCHAR(30), age FLOAT, income FLOAT"),
+        database="mydb",
+        models={"churn_v3": classifier, "churn_v4": classifier},
+        model_column="model_id",
+        delivery="file",
+        accumulate=["id"],
+        outputs=["score"],
+        model_shas={
+            "churn_v3": "5d41402abc4b2a76" + "0" * 48,
+            "churn_v4": "7d793037a0760186" + "0" * 48,
+        },
+    )
+    assert _template_query("score_files.sql") == files.sql()
+
+
+def test_model_table_ddl_parses_as_teradata():
+    ddl = sqlglot.parse_one((SQL_DIR / "create_models_table.sql").read_text(), read="teradata")
+    names = [c.name for c in ddl.find_all(sqlglot.exp.ColumnDef)]
+    assert names[:3] == ["model_id", "model", "model_b64"]
