@@ -34,7 +34,7 @@ from byom.outputs import OutputKind
 from byom.scoring import InMemoryModels
 
 #: Bytes of stdin parsed at once: large enough that pyarrow's parser dominates, not Python.
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 32 << 20
 
 OUTPUT_FIELDS = ("prediction", "json_report", "score", "label")
 PROBABILITY = re.compile(r"^prob(?:ability)?[_:](.+)$", re.IGNORECASE)
@@ -186,6 +186,12 @@ class Script:
                     f"cannot read model file {path!r} for {model_id!r}: {exc}"
                 ) from None
         self.line = 0  # input lines consumed so far
+        # Accumulated columns stay text, echoed byte for byte; other numbers parse as numbers.
+        keep = set(self.accumulate)
+        self._types = {
+            c.name: pa.string() if c.name in keep else c.arrow_type for c in self.columns
+        }
+        self._numbers_as_text = False
 
     # -- reading --------------------------------------------------------------------------------
     def blocks(self, stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
@@ -210,27 +216,37 @@ class Script:
             yield first, rest + b"\n"
 
     def parse(self, first: int, block: bytes) -> pa.Table:
-        quote = self.args.quotechar
+        """Numbers are parsed as numbers where the text allows (the fast path); once a block
+        holds Teradata's `1 E002` notation, numbers are read as text and cleaned in `typed`."""
+        if not self._numbers_as_text:
+            try:
+                return self._read(block, self._types)
+            except pa.ArrowInvalid:
+                self._numbers_as_text = True
         try:
-            return pacsv.read_csv(
-                pa.py_buffer(block),
-                read_options=pacsv.ReadOptions(column_names=self.names, block_size=1 << 26),
-                parse_options=pacsv.ParseOptions(
-                    delimiter=self.args.delimiter,
-                    quote_char=quote or False,
-                    double_quote=True,
-                    newlines_in_values=False,
-                    ignore_empty_lines=False,
-                ),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(self.names, pa.string()),
-                    null_values=[""],
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
+            return self._read(block, dict.fromkeys(self.names, pa.string()))
         except pa.ArrowInvalid as exc:
             raise self._locate(first, block, str(exc)) from None
+
+    def _read(self, block: bytes, types: dict[str, pa.DataType]) -> pa.Table:
+        quote = self.args.quotechar
+        return pacsv.read_csv(
+            pa.py_buffer(block),
+            read_options=pacsv.ReadOptions(column_names=self.names, block_size=1 << 26),
+            parse_options=pacsv.ParseOptions(
+                delimiter=self.args.delimiter,
+                quote_char=quote or False,
+                double_quote=True,
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types,
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
 
     def _locate(self, first: int, block: bytes, reason: str) -> ScriptInputError:
         """Find the line a parse error comes from (error path only: Python per line is fine)."""
@@ -260,12 +276,20 @@ class Script:
         for col in self.columns:
             raw = table.column(col.name).combine_chunks()
             target = col.arrow_type
+            if raw.type == target and target != pa.string():
+                out[col.name] = raw
+                continue
             if target == pa.string():
                 out[col.name] = (
                     pc.utf8_rtrim_whitespace(raw) if col.type.startswith("CHAR") else raw
                 )
                 continue
-            text = pc.replace_substring(raw, " ", "")
+            try:
+                out[col.name] = pc.cast(raw, target)
+                continue
+            except pa.ArrowInvalid:
+                pass
+            text = pc.replace_substring(raw, " ", "")  # Teradata's `1 E002`, or a bad value
             try:
                 out[col.name] = pc.cast(text, target)
             except pa.ArrowInvalid:
@@ -288,7 +312,7 @@ class Script:
     def model_ids(self, cols: dict[str, pa.Array], n: int) -> pa.Array:
         if self.model_column is not None:
             return cols[self.model_column].cast(pa.string())
-        return pa.array([self.args.model_id] * n, pa.string())
+        return pa.array([self.args.model_id], pa.string()).take(np.zeros(n, np.int64))
 
     def take_models(self, first: int, cols: dict[str, pa.Array], ids: pa.Array) -> None:
         if self.data_column is None:
@@ -311,7 +335,9 @@ class Script:
         needed = {o.lower() for o in self.outputs}
         results: dict[OutputKind, pa.Array] = {}
         try:
-            if needed - {"json_report"}:
+            if needed == {"score"}:  # probabilities only: the model's cheapest run
+                results[OutputKind.SCORE] = self.models.score(OutputKind.SCORE, ids, [row])
+            elif needed - {"json_report"}:
                 results[OutputKind.PREDICT] = self.models.score(OutputKind.PREDICT, ids, [row])
             if "json_report" in needed:
                 results[OutputKind.JSON] = self.models.score(OutputKind.JSON, ids, [row])
@@ -326,6 +352,8 @@ class Script:
         key = name.lower()
         if key == "json_report":
             return results[OutputKind.JSON]
+        if OutputKind.SCORE in results:
+            return _text(results[OutputKind.SCORE])
         predicted = results[OutputKind.PREDICT]
         label = predicted.field("label")
         score = _text(predicted.field("score"))
