@@ -26,6 +26,7 @@ def __getattr__(name: str) -> object:
         return expand_star_arguments
     raise AttributeError(f"module 'byom' has no attribute {name!r}")
 
+
 __all__ = [
     "BoundModel",
     "ByomError",

@@ -88,4 +88,123 @@ def _plain_row(value: object) -> object:
     return value.asDict() if hasattr(value, "asDict") else value
 
 
-ENGINES = {engine.name: engine for engine in (CoreEngine(), DuckDBEngine(), SparkEngine())}
+class TeradataEngine:
+    """Teradata's SCRIPT table operator, played by tests/teradata_server.py: 4 AMPs, one
+    byom_score.py process each, rows as delimited text on stdin and stdout.
+
+    The script takes one input map per call, so models are grouped by input map and each group
+    is one SCRIPT call over its rows (as a query would UNION ALL them); the rows with a NULL
+    model id go with the first group. The calls take turns at how models reach the script, so
+    every run checks both: `inline` (base64 on the first row of each partition, PARTITION BY
+    model_id and a bucket _row % 3, ORDER BY _row) and installed `files` (--model-file, HASH BY
+    _row). `_row` is accumulated to put the rows back in order."""
+
+    name = "teradata"
+    amps = 4
+    deliveries = ("inline", "files")
+
+    def run(self, models: dict[str, ModelSpec], table: pa.Table, kind: OutputKind) -> list:
+        from concurrent.futures import ThreadPoolExecutor
+
+        import pyarrow.compute as pc
+
+        rows = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
+        buckets = pa.array([i % 3 for i in range(table.num_rows)], pa.int64())
+        rows = rows.append_column("_bucket", buckets)
+        groups: dict[str | None, list[str]] = {}
+        for mid, spec in models.items():
+            groups.setdefault(spec.inputs, []).append(mid)
+        calls = []
+        for i, (inputs, ids) in enumerate(groups.items()):
+            mask = pc.is_in(rows["model_id"], pa.array(ids, pa.string()))
+            if i == 0:
+                mask = pc.or_(mask, pc.is_null(rows["model_id"]))
+            delivery = self.deliveries[i % len(self.deliveries)]
+            calls.append((ids, inputs, rows.filter(mask), delivery))
+        # The SCRIPT calls of the UNION ALL run at once, as the server would run them.
+        with ThreadPoolExecutor(len(calls)) as pool:
+            parts = list(pool.map(lambda c: self._call(models, *c, kind), calls))
+        result = pa.concat_tables(parts)
+        result = result.take(pc.sort_indices(result["_row"]))
+        assert result["_row"].to_pylist() == list(range(table.num_rows))
+        return self._results(result, kind)
+
+    def _call(
+        self,
+        models: dict[str, ModelSpec],
+        ids: list[str],
+        inputs: str | None,
+        rows: pa.Table,
+        delivery: str,
+        kind: OutputKind,
+    ) -> pa.Table:
+        import tempfile
+        from pathlib import Path
+
+        from teradata_server import run_script
+
+        outputs = {
+            OutputKind.SCORE: [("score", "FLOAT")],
+            OutputKind.JSON: [("json_report", "VARCHAR(32000)")],
+            OutputKind.PREDICT: [
+                ("label", "VARCHAR(1000)"),
+                ("score", "FLOAT"),
+                ("json_report", "VARCHAR(32000)"),
+            ],
+        }[kind]
+        args = ["--model-column", "model_id", "--accumulate", "_row"]
+        args += ["--outputs", ",".join(name for name, _ in outputs)]
+        if inputs is not None:
+            args += ["--inputs", inputs]
+        returns = [("_row", "BIGINT"), *outputs]
+        if delivery == "inline":
+            return run_script(
+                rows,
+                args,
+                returns,
+                amps=self.amps,
+                partition_by=["model_id", "_bucket"],
+                order_by="_row",
+                model_data={mid: models[mid].blob for mid in ids},
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            for mid in ids:
+                path = Path(tmp) / mid
+                path.write_bytes(models[mid].blob)
+                args += ["--model-file", f"{mid}={path}"]
+            return run_script(rows, args, returns, amps=self.amps, hash_by="_row")
+
+    @staticmethod
+    def _results(result: pa.Table, kind: OutputKind) -> list:
+        import json
+
+        if kind is OutputKind.SCORE:
+            return result["score"].to_pylist()
+        if kind is OutputKind.JSON:
+            return result["json_report"].to_pylist()
+        values = []
+        for label, score, report in zip(
+            result["label"].to_pylist(),
+            result["score"].to_pylist(),
+            result["json_report"].to_pylist(),
+            strict=True,
+        ):
+            if report is None:  # a NULL model id: a NULL result
+                values.append(None)
+                continue
+            # json_report holds the class probabilities as one object (none for a regression).
+            objects = [v for v in json.loads(report).values() if isinstance(v, dict)]
+            probs = objects[0] if objects else {}
+            values.append({"label": label, "score": score, "probabilities": probs})
+        return values
+
+
+ENGINES = {
+    engine.name: engine
+    for engine in (
+        CoreEngine(),
+        DuckDBEngine(),
+        SparkEngine(),
+        TeradataEngine(),
+    )
+}
