@@ -253,7 +253,9 @@ def teradata_sql(
         "--outputs",
         help="prediction, json_report, score, label, prob_<class>",
     ),
-    inputs: str | None = typer.Option(None, "--inputs", help="Input map (ModelInputFieldsMap)"),
+    inputs: str | None = typer.Option(
+        None, "--inputs", help="Input map, like ModelInputFieldsMap (default: the model's own)"
+    ),
     partition_key: str | None = typer.Option(
         None, "--partition-key", help="Column spreading inline partitions (default: the first)"
     ),
@@ -275,6 +277,10 @@ def teradata_sql(
         if not ids:
             raise ByomError("with --model-column, list the model ids it names in --models")
         blobs = _local_models(db, table, ids)
+        if inputs is None and model_id is not None:  # the input map saved with the model
+            _, store = _connect(db, table)
+            stored = store.fetch(model_id)
+            inputs = stored.input_map if stored is not None else None
         query = ScriptQuery(
             table=input_table,
             columns=parse_columns(columns),

@@ -166,3 +166,33 @@ def test_models_add_writes_a_spark_model_table(tmp_path, iris_logreg):
     assert [r["model_id"] for r in rows] == ["multi"]
     assert rows[0]["sha256"] == hashlib.sha256(iris_logreg[1]).hexdigest()
     assert rows[0]["model"] == iris_logreg[1]
+
+
+def test_teradata_sql_prints_a_runnable_script_query(db, tmp_path, iris, iris_logreg):
+    """The printed SCRIPT_COMMAND, run the way an AMP runs it, scores like the native model."""
+    import shlex
+
+    columns = "id INTEGER, " + ", ".join(f"{c} FLOAT" for c in IRIS_FEATURES)
+    out = byom(
+        "teradata", "sql", "--input", "customers", "--columns", columns, "--database", "mydb",
+        "--model-id", "multi", "--accumulate", "id", "--delivery", "file", "--outputs", "score",
+        "--db", db,
+    ).stdout  # fmt: skip
+    assert "returns('id INTEGER, score FLOAT')" in out
+    command = out.split("SCRIPT_COMMAND('")[1].split("')")[0]
+    argv = shlex.split(command)[2:]  # drop `tdpython3 ./mydb/byom_score.py`
+    deployed = byom("teradata", "deploy", "--database", "mydb", "--out", str(tmp_path / "mydb"),
+                    "--models", "multi", "--db", db).stdout  # fmt: skip
+    assert "call SYSUIF.install_file('byom_core', 'byom_core.zip', 'cb!" in deployed
+    rows = "".join(
+        f"{i}\t" + "\t".join(repr(float(v)) for v in r) + "\n"
+        for i, r in enumerate(iris[IRIS_FEATURES].to_numpy()[:20])
+    )
+    run = subprocess.run(
+        [sys.executable, "mydb/byom_score.py", *argv], input=rows, text=True,
+        capture_output=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    got = np.array([float(line.split("\t")[1]) for line in run.stdout.splitlines()])
+    X = iris[IRIS_FEATURES].to_numpy(np.float32)[:20]
+    np.testing.assert_allclose(got, iris_logreg[0].predict_proba(X).max(axis=1), atol=1e-6)

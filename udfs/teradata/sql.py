@@ -8,7 +8,6 @@ scoring functions: pass-through columns are `accumulate`, outputs default to `pr
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,14 @@ PART, ROW, MODEL = "byom_part", "byom_row", "byom_model"
 def model_file_name(sha256: str) -> str:
     """Installed model files are named by content: a replaced model gets a new file."""
     return f"byom_{sha256[:16]}"
+
+
+def _map_text(mapping: dict[str, list[str]]) -> str:
+    """An input map in its plain form (`c1,c2` or `input=c1,c2;other=c3`): no quotes or blanks
+    to survive in SCRIPT_COMMAND."""
+    if list(mapping) == [""]:
+        return ",".join(mapping[""])
+    return ";".join(f"{name}={','.join(cols)}" for name, cols in mapping.items())
 
 
 def _literal(text: str) -> str:
@@ -129,8 +136,7 @@ class ScriptQuery:
         if [o.lower() for o in self.outputs] != ["prediction", "json_report"]:
             args.append(f"--outputs {','.join(self.outputs)}")
         if self.inputs:
-            mapping = parse_input_map(self.inputs)
-            args.append(f"--inputs {json.dumps(mapping, separators=(',', ':'))}")
+            args.append(f"--inputs {_map_text(parse_input_map(self.inputs) or {})}")
         if self.quotechar:
             args.append(f"--quotechar {self.quotechar}")
         if self.delimiter != "\t":
