@@ -27,3 +27,7 @@ CACHE_ENTRIES = _int_env("BYOM_CACHE_ENTRIES", 64)
 #: onnxruntime intra-op threads per session. Engines run batches on several threads already,
 #: so one thread per session avoids oversubscribing the machine.
 ONNX_THREADS = _int_env("BYOM_ONNX_THREADS", 1)
+
+#: What scores a PMML document that uses elements byom's native evaluator does not support yet:
+#: "pypmml" (the JVM evaluator, needs Java) or "none" (refuse the model).
+PMML_FALLBACK = os.environ.get("BYOM_PMML_FALLBACK", "pypmml").strip().lower() or "pypmml"

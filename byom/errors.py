@@ -41,6 +41,19 @@ class InvalidModelError(ModelError):
     """The blob is in a known format but cannot be loaded or fails to score a sample row."""
 
 
+class UnsupportedPmmlError(InvalidModelError):
+    """The PMML document uses an element, attribute value or function byom's native evaluator
+    does not implement yet; the message names it and its line."""
+
+    def __init__(self, what: str, line: int | None = None, who: str = "the PMML model") -> None:
+        where = f" (line {line})" if line else ""
+        super().__init__(
+            f"{who} uses {what}{where}, which byom's native PMML evaluator does not support yet; "
+            "set BYOM_PMML_FALLBACK=pypmml to score it with pypmml"
+        )
+        self.what, self.line = what, line
+
+
 class UnknownModelError(ByomError, KeyError):
     """A model id is not in the model table."""
 

@@ -18,6 +18,20 @@ def _load(blob: bytes, model_id: str) -> Scorer:
         from byom.scorers.onnx import OnnxScorer
 
         return OnnxScorer(blob, model_id)
+    return _load_pmml(blob, model_id)
+
+
+def _load_pmml(blob: bytes, model_id: str) -> Scorer:
+    """The native evaluator; pypmml for documents it does not support yet, if configured."""
+    from byom import config
+    from byom.errors import UnsupportedPmmlError
+    from byom.pmml.scorer import NativePmmlScorer
+
+    try:
+        return NativePmmlScorer(blob, model_id)
+    except UnsupportedPmmlError:
+        if config.PMML_FALLBACK != "pypmml":
+            raise
     from byom.scorers.pmml import PmmlScorer
 
     return PmmlScorer(blob, model_id)

@@ -1,0 +1,276 @@
+"""MiningModel: a Segmentation of models combined by its multipleModelMethod.
+
+Segments are summed in document order (in float32 under x-mathContext="float", as XGBoost
+does). When every segment is a numeric-split TreeModel with a True predicate, all trees are
+traversed together (`byom.pmml.forest.Forest`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.etree.ElementTree import Element
+
+import numpy as np
+
+from byom.pmml.models.base import ModelPlan, ModelResult, labels_from_probabilities
+from byom.pmml.models.regression import sorted_classes
+from byom.pmml.predicates import Constant, Predicate, compile_predicate, find_predicate
+from byom.pmml.scope import Context, Scope
+from byom.pmml.xml import child, children
+
+REGRESSION_METHODS = {
+    "sum",
+    "average",
+    "weightedAverage",
+    "median",
+    "max",
+    "modelChain",
+    "selectFirst",
+}
+CLASSIFICATION_METHODS = {
+    "majorityVote",
+    "weightedMajorityVote",
+    "average",
+    "weightedAverage",
+    "max",
+    "modelChain",
+    "selectFirst",
+}
+
+
+class MiningModel(ModelPlan):
+    def __init__(self, ctx: Context, element: Element) -> None:
+        from byom.pmml.models import compile_model
+
+        super().__init__(ctx, element)
+        segmentation = child(element, "Segmentation")
+        if segmentation is None:
+            raise ctx.doc.invalid(element, "has no Segmentation")
+        self.method = segmentation.get("multipleModelMethod", "")
+        allowed = REGRESSION_METHODS if self.function == "regression" else CLASSIFICATION_METHODS
+        if self.method not in allowed:
+            raise ctx.doc.unsupported(
+                segmentation, f'multipleModelMethod="{self.method}" for {self.function}'
+            )
+        self.missing_treatment = segmentation.get("missingPredictionTreatment", "continue")
+        if self.missing_treatment not in ("returnMissing", "skipSegment", "continue"):
+            raise ctx.doc.unsupported(segmentation, "missingPredictionTreatment")
+        self.segments: list[tuple[Predicate, float, ModelPlan]] = []
+        saved = ctx.float_math
+        ctx.float_math = self.float_math
+        try:
+            for segment in children(segmentation, "Segment"):
+                predicate_element = find_predicate(segment)
+                if predicate_element is None:
+                    raise ctx.doc.invalid(segment, "has no predicate")
+                predicate = compile_predicate(ctx, predicate_element)
+                model_element = next(
+                    (
+                        c
+                        for c in segment
+                        if c.tag not in ("Extension",) and c is not predicate_element
+                    ),
+                    None,
+                )
+                if model_element is None:
+                    raise ctx.doc.invalid(segment, "has no model")
+                weight = float(segment.get("weight", "1"))
+                self.segments.append((predicate, weight, compile_model(ctx, model_element)))
+        finally:
+            ctx.float_math = saved
+        if not self.segments:
+            raise ctx.doc.invalid(segmentation, "has no Segment")
+        if self.function == "classification" and not self.classes:
+            if self.method == "modelChain" or self.method == "selectFirst":
+                labels = [
+                    c
+                    for _, _, m in self.segments
+                    if m.function == "classification"
+                    for c in m.classes
+                ]
+            else:
+                labels = [c for _, _, m in self.segments for c in m.classes]
+            self.classes = tuple(sorted_classes(labels, self))
+        self.forest = None
+        if self.method not in ("modelChain", "selectFirst") and len(self.segments) > 1:
+            from byom.pmml.forest import Forest
+            from byom.pmml.models.tree import TreeModel
+
+            trees = [
+                m
+                for p, _, m in self.segments
+                if isinstance(p, Constant)
+                and p.value
+                and isinstance(m, TreeModel)
+                and m.binary is not None
+                and not m.outputs
+                and m.targets is None
+            ]
+            if len(trees) == len(self.segments):
+                self.forest = Forest(trees)
+        self.compile_outputs(ctx)
+
+    def final_outputs(self) -> list[str]:
+        """The OutputFields a caller sees: this model's, else (model chain) the last segment's."""
+        own = [o.name for o in self.outputs if o.final]
+        if own or self.method != "modelChain":
+            return own
+        last = self.segments[-1][2]
+        if isinstance(last, MiningModel):
+            return last.final_outputs()
+        return [o.name for o in last.outputs if o.final]
+
+    def _segment_results(self, scope: Scope) -> list[tuple[np.ndarray, float, ModelResult]]:
+        results = []
+        if self.forest is not None:
+            leaves = self.forest.leaves(scope)
+            everywhere = np.ones(scope.n, bool)
+            values = self.forest.values(leaves)
+            if values is not None:
+                for i, (_, weight, _) in enumerate(self.segments):
+                    results.append((everywhere, weight, ModelResult(scope.n, value=values[:, i])))
+                return results
+            for i, (_, weight, model) in enumerate(self.segments):
+                results.append((everywhere, weight, model.result(leaves[:, i], False)))  # type: ignore[attr-defined]
+            return results
+        for predicate, weight, model in self.segments:
+            chosen, _ = predicate(scope, None)
+            result, outputs = model.evaluate(scope)
+            if self.method == "modelChain":
+                for name, column in outputs.items():
+                    scope.set(name, column)
+            results.append((chosen, weight, result))
+        return results
+
+    def score(self, scope: Scope) -> ModelResult:
+        n = scope.n
+        results = self._segment_results(scope)
+        if self.method in ("modelChain", "selectFirst"):
+            return self._select(results, n, last=self.method == "modelChain")
+        if self.function == "regression":
+            return ModelResult(n, value=self._combine_values(results, n))
+        return self._combine_classes(results, n)
+
+    def _select(
+        self, results: list[tuple[np.ndarray, float, ModelResult]], n: int, last: bool
+    ) -> ModelResult:
+        ordered = results[::-1] if last else results
+        taken = np.zeros(n, bool)
+        out = ModelResult(n, classes=self.classes)
+        for chosen, _, r in ordered:
+            pick = chosen & ~taken
+            if not pick.any():
+                continue
+            if pick.all() and not taken.any():
+                out = r
+                if self.function == "classification" and r.classes != self.classes:
+                    out = _reorder(r, self.classes)
+                return out
+            out = _merge(
+                out, _reorder(r, self.classes) if r.probabilities is not None else r, pick, n
+            )
+            taken |= pick
+        return out
+
+    def _combine_values(
+        self, results: list[tuple[np.ndarray, float, ModelResult]], n: int
+    ) -> np.ndarray:
+        dtype: Any = np.float32 if self.float_math else np.float64
+        values: list[tuple[np.ndarray, float, Any]] = []
+        for chosen, weight, r in results:
+            v = r.value if r.value is not None else np.full(n, np.nan)
+            values.append((chosen, weight, v.astype(dtype, copy=False)))
+        if self.method in ("sum", "average", "weightedAverage"):
+            total: Any = np.zeros(n, dtype=dtype)
+            count: Any = np.zeros(n, dtype=dtype)
+            missing = np.zeros(n, bool)
+            for chosen, weight, v in values:
+                w = dtype(weight) if self.method == "weightedAverage" else dtype(1)
+                bad = chosen & np.isnan(v)
+                missing |= bad
+                use = chosen & ~bad
+                if use.all():
+                    total = total + (v * w if self.method == "weightedAverage" else v)
+                    count = count + w
+                else:
+                    term = v * w if self.method == "weightedAverage" else v
+                    total = total + np.where(use, term, dtype(0))
+                    count = count + np.where(use, w, dtype(0))
+            out = total if self.method == "sum" else total / count
+            if self.missing_treatment == "returnMissing":
+                out = np.where(missing, np.nan, out)
+            return np.where(count == 0, np.nan, out)
+        stacked = np.column_stack([np.where(c, v, np.nan) for c, _, v in values])
+        if self.method == "median":
+            return np.nanmedian(stacked, axis=1)
+        return np.nanmax(stacked, axis=1)
+
+    def _combine_classes(
+        self, results: list[tuple[np.ndarray, float, ModelResult]], n: int
+    ) -> ModelResult:
+        k = len(self.classes)
+        index = {c: j for j, c in enumerate(self.classes)}
+        total = np.zeros((n, k))
+        weights = np.zeros(n)
+        missing = np.zeros(n, bool)
+        for chosen, weight, r in results:
+            w = weight if self.method.startswith("weighted") else 1.0
+            if self.method in ("majorityVote", "weightedMajorityVote"):
+                labels = r.labels if r.labels is not None else np.full(n, None, object)
+                cols = np.array([index.get(v, -1) if v is not None else -1 for v in labels])
+                ok = chosen & (cols >= 0)
+                missing |= chosen & (cols < 0)
+                np.add.at(total, (np.flatnonzero(ok), cols[ok]), w)
+                weights += np.where(ok, w, 0.0)
+            else:
+                p = _reorder(r, self.classes).probabilities
+                assert p is not None
+                bad = np.isnan(p).any(axis=1)
+                missing |= chosen & bad
+                ok = chosen & ~bad
+                if self.method == "max":
+                    total = np.where(ok[:, None], np.maximum(total, np.nan_to_num(p)), total)
+                    weights += ok
+                else:
+                    total = total + np.where(ok[:, None], np.nan_to_num(p) * w, 0.0)
+                    weights += np.where(ok, w, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if self.method == "max":
+                proba = total / total.sum(axis=1, keepdims=True)
+            else:
+                proba = total / weights[:, None]
+        if self.missing_treatment == "returnMissing":
+            proba[missing] = np.nan
+        proba[weights == 0] = np.nan
+        labels = labels_from_probabilities(proba, self.classes)
+        return ModelResult(n, labels=labels, classes=self.classes, probabilities=proba)
+
+
+def _reorder(r: ModelResult, classes: tuple[str, ...]) -> ModelResult:
+    if r.probabilities is None or r.classes == classes:
+        return r
+    p = np.zeros((r.n, len(classes)))
+    for j, c in enumerate(r.classes):
+        if c in classes:
+            p[:, classes.index(c)] = r.probabilities[:, j]
+    p[np.isnan(r.probabilities).any(axis=1)] = np.nan
+    return ModelResult(r.n, r.value, r.labels, classes, p, r.entities)
+
+
+def _merge(out: ModelResult, r: ModelResult, pick: np.ndarray, n: int) -> ModelResult:
+    if r.value is not None:
+        base = out.value if out.value is not None else np.full(n, np.nan)
+        out.value = np.where(pick, r.value, base)
+    if r.labels is not None:
+        base_labels = out.labels if out.labels is not None else np.full(n, None, object)
+        out.labels = np.where(pick, r.labels, base_labels)
+    if r.probabilities is not None:
+        base_p = out.probabilities
+        if base_p is None:
+            base_p = np.full(r.probabilities.shape, np.nan)
+        out.probabilities = np.where(pick[:, None], r.probabilities, base_p)
+    return out
+
+
+def compile_mining(ctx: Context, element: Element) -> ModelPlan:
+    return MiningModel(ctx, element)

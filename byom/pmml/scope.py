@@ -1,0 +1,101 @@
+"""Compile-time context and run-time scope.
+
+`Context` is what the compiler knows while walking the document: the DataDictionary, the type of
+every field declared so far (data, derived and output fields), the derived fields visible at the
+current point, and the math context (float32 for JPMML's x-mathContext="float").
+
+`Scope` holds one batch's columns by field name. Derived fields are computed lazily, once per
+batch, the first time something reads them; each model opens a child scope for its
+LocalTransformations and its MiningSchema's replacements, and model-chain outputs are set into
+the mining model's scope so later segments can read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from byom.errors import InvalidModelError
+from byom.pmml.fields import FieldDef, MiningFieldPlan
+from byom.pmml.xml import Document
+
+if TYPE_CHECKING:
+    pass
+
+#: A compiled expression: whole columns in, one column out.
+Expr = Callable[["Scope"], np.ndarray]
+
+
+@dataclass
+class Context:
+    doc: Document
+    fields: dict[str, FieldDef]
+    #: dataType of every field name known so far.
+    types: dict[str, str] = field(default_factory=dict)
+    #: optype of every field name known so far.
+    optypes: dict[str, str] = field(default_factory=dict)
+    #: Derived fields of the TransformationDictionary.
+    globals: dict[str, Expr] = field(default_factory=dict)
+    float_math: bool = False
+    depth: int = 0
+
+    def type_of(self, name: str) -> str:
+        return self.types.get(name, "double")
+
+    def declare(self, name: str, data_type: str, optype: str = "continuous") -> None:
+        self.types[name] = data_type
+        self.optypes[name] = optype
+
+
+class Scope:
+    def __init__(
+        self,
+        n: int,
+        parent: Scope | None = None,
+        derived: dict[str, Expr] | None = None,
+        treatments: dict[str, tuple[MiningFieldPlan, FieldDef | None]] | None = None,
+    ) -> None:
+        self.n = n
+        self.parent = parent
+        self.values: dict[str, np.ndarray] = {}
+        self._derived = derived or {}
+        self._treatments = treatments or {}
+        self._busy: set[str] = set()
+
+    def child(
+        self,
+        derived: dict[str, Expr] | None = None,
+        treatments: dict[str, tuple[MiningFieldPlan, FieldDef | None]] | None = None,
+    ) -> Scope:
+        if not derived and not treatments:
+            return self
+        return Scope(self.n, self, derived, treatments)
+
+    def get(self, name: str) -> np.ndarray:
+        value = self.values.get(name)
+        if value is not None:
+            return value
+        if name in self._busy:
+            raise InvalidModelError(f"field {name!r} is defined in terms of itself")
+        if name in self._derived:
+            self._busy.add(name)
+            try:
+                value = self._derived[name](self)
+            finally:
+                self._busy.discard(name)
+        elif name in self._treatments:
+            plan, spec = self._treatments[name]
+            assert self.parent is not None
+            value = plan.apply(self.parent.get(name), spec)
+        elif self.parent is not None:
+            return self.parent.get(name)
+        else:
+            raise InvalidModelError(f"field {name!r} is not defined")
+        self.values[name] = value
+        return value
+
+    def set(self, name: str, value: np.ndarray) -> None:
+        self.values[name] = value
