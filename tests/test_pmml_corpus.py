@@ -22,14 +22,7 @@ from udfs.duckdb import sql
 
 #: Cases the current PMML evaluator (pypmml) gets wrong, with the diagnosis. Strict: a case
 #: that starts passing (byom's native evaluator) must be removed from this list.
-PYPMML_WRONG = {
-    "rattle__CoxRegressionLung": "pypmml's CoxRegression ignores the baseline hazard's time "
-    "lookup and mis-weights covariates (every row wrong; hand computation matches expected)",
-    "rattle__LibSVMAudit": "pypmml's binary OneAgainstAll SVM ignores alternateTargetCategory "
-    "when the target lists no categories (predicts '0' for all rows)",
-    "knime__NeuralNetworkIris": "floating-point order noise up to 3e-14 relative, over the "
-    "case's 1e-15 tolerance; every label matches",
-}
+PYPMML_WRONG = {}
 
 
 def _cases() -> list[str]:

@@ -276,13 +276,31 @@ def test_unknown_function_is_unsupported():
         NativePmmlScorer(doc)
 
 
-def _neural_network() -> bytes:
-    return (corpus_dir() / "rattle__NeuralNetworkIris" / "model.pmml").read_bytes()
+#: A model pypmml scores; the test unregisters its native compiler.
+_SCORECARD = b"""<?xml version="1.0"?>
+<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4"><Header/>
+  <DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="score" optype="continuous" dataType="double"/>
+  </DataDictionary>
+  <Scorecard functionName="regression" useReasonCodes="false" initialScore="1">
+    <MiningSchema><MiningField name="x"/><MiningField name="score" usageType="target"/>
+    </MiningSchema>
+    <Characteristics><Characteristic name="c">
+      <Attribute partialScore="2"><SimplePredicate field="x" operator="lessThan" value="0"/>
+      </Attribute>
+      <Attribute partialScore="5"><True/></Attribute>
+    </Characteristic></Characteristics>
+  </Scorecard>
+</PMML>"""
 
 
 def test_unsupported_model_falls_back_to_pypmml(monkeypatch):
-    blob = _neural_network()
-    with pytest.raises(UnsupportedPmmlError, match=r"<NeuralNetwork> \(line \d+\)"):
+    from byom.pmml.models import MODEL_TYPES
+
+    monkeypatch.delitem(MODEL_TYPES, "Scorecard", raising=False)
+    blob = _SCORECARD
+    with pytest.raises(UnsupportedPmmlError, match=r"<Scorecard> \(line \d+\)"):
         NativePmmlScorer(blob)
     scorer_cache.clear()
     monkeypatch.setattr(config, "PMML_FALLBACK", "pypmml")

@@ -27,6 +27,8 @@ class NativePmmlScorer(Scorer):
         self.plan = plan = compile_document(blob, who)
         model = plan.model
         self.task: Task = "classification" if model.function == "classification" else "regression"
+        if model.function == "clustering":
+            self.task = "clustering"
         self.target = model.target
         self.classes = model.classes if self.task == "classification" else ()
         inputs = []

@@ -10,8 +10,15 @@ from collections.abc import Callable
 from xml.etree.ElementTree import Element
 
 from byom.pmml.models.base import ModelPlan, ModelResult
+from byom.pmml.models.clustering import compile_clustering
+from byom.pmml.models.general_regression import compile_general_regression
 from byom.pmml.models.mining import compile_mining
+from byom.pmml.models.naive_bayes import compile_naive_bayes
+from byom.pmml.models.neural_network import compile_neural_network
 from byom.pmml.models.regression import compile_regression
+from byom.pmml.models.ruleset import compile_ruleset
+from byom.pmml.models.scorecard import compile_scorecard
+from byom.pmml.models.svm import compile_svm
 from byom.pmml.models.tree import compile_tree
 from byom.pmml.scope import Context
 
@@ -21,7 +28,14 @@ __all__ = ["MODEL_TYPES", "ModelPlan", "ModelResult", "compile_model"]
 MODEL_TYPES: dict[str, Callable[[Context, Element], ModelPlan]] = {
     "RegressionModel": compile_regression,
     "TreeModel": compile_tree,
+    "SupportVectorMachineModel": compile_svm,
+    "Scorecard": compile_scorecard,
+    "NeuralNetwork": compile_neural_network,
+    "NaiveBayesModel": compile_naive_bayes,
+    "ClusteringModel": compile_clustering,
+    "RuleSetModel": compile_ruleset,
     "MiningModel": compile_mining,
+    "GeneralRegressionModel": compile_general_regression,
 }
 
 #: Model elements PMML 4.4 defines (to tell "not supported yet" from "not a model").

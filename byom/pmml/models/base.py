@@ -81,7 +81,7 @@ class ModelPlan:
     def __init__(self, ctx: Context, element: Element) -> None:
         self.element = element
         self.function = element.get("functionName", "")
-        if self.function not in ("regression", "classification"):
+        if self.function not in getattr(self, "FUNCTIONS", ("regression", "classification")):
             raise ctx.doc.unsupported(element, f'functionName="{self.function}"')
         self.float_math = element.get("x-mathContext", "") == "float" or ctx.float_math
         self.mining = read_mining_schema(ctx.doc, element)
