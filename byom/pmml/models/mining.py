@@ -7,6 +7,7 @@ traversed together (`byom.pmml.forest.Forest`).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -20,9 +21,11 @@ from byom.pmml.xml import child, children
 
 REGRESSION_METHODS = {
     "sum",
+    "weightedSum",
     "average",
     "weightedAverage",
     "median",
+    "weightedMedian",
     "max",
     "modelChain",
     "selectFirst",
@@ -32,10 +35,15 @@ CLASSIFICATION_METHODS = {
     "weightedMajorityVote",
     "average",
     "weightedAverage",
+    "median",
     "max",
     "modelChain",
     "selectFirst",
 }
+#: Older spellings of PMML 4.4's methods.
+ALIASES = {"x-weightedSum": "weightedSum", "x-weightedMedian": "weightedMedian"}
+#: selectAll yields one result per chosen segment, not one per row: byom's scorers return one.
+REFUSED = {"selectAll": "returns every chosen segment's result, not one per row"}
 
 
 class MiningModel(ModelPlan):
@@ -47,6 +55,11 @@ class MiningModel(ModelPlan):
         if segmentation is None:
             raise ctx.doc.invalid(element, "has no Segmentation")
         self.method = segmentation.get("multipleModelMethod", "")
+        self.method = ALIASES.get(self.method, self.method)
+        if self.method in REFUSED:
+            raise ctx.doc.unsupported(
+                segmentation, f'multipleModelMethod="{self.method}" ({REFUSED[self.method]})'
+            )
         allowed = REGRESSION_METHODS if self.function == "regression" else CLASSIFICATION_METHODS
         if self.method not in allowed:
             raise ctx.doc.unsupported(
@@ -180,35 +193,40 @@ class MiningModel(ModelPlan):
         for chosen, weight, r in results:
             v = r.value if r.value is not None else np.full(n, np.nan)
             values.append((chosen, weight, v.astype(dtype, copy=False)))
-        if self.method in ("sum", "average", "weightedAverage"):
+        if self.method in ("sum", "weightedSum", "average", "weightedAverage"):
             total: Any = np.zeros(n, dtype=dtype)
             count: Any = np.zeros(n, dtype=dtype)
             missing = np.zeros(n, bool)
+            weighted = self.method in ("weightedAverage", "weightedSum")
             for chosen, weight, v in values:
-                w = dtype(weight) if self.method == "weightedAverage" else dtype(1)
+                w = dtype(weight) if weighted else dtype(1)
                 bad = chosen & np.isnan(v)
                 missing |= bad
                 use = chosen & ~bad
                 if use.all():
-                    total = total + (v * w if self.method == "weightedAverage" else v)
+                    total = total + (v * w if weighted else v)
                     count = count + w
                 else:
-                    term = v * w if self.method == "weightedAverage" else v
+                    term = v * w if weighted else v
                     total = total + np.where(use, term, dtype(0))
                     count = count + np.where(use, w, dtype(0))
-            out = total if self.method == "sum" else total / count
+            out = total if self.method in ("sum", "weightedSum") else total / count
             if self.missing_treatment == "returnMissing":
                 out = np.where(missing, np.nan, out)
             return np.where(count == 0, np.nan, out)
         stacked = np.column_stack([np.where(c, v, np.nan) for c, _, v in values])
         if self.method == "median":
-            return np.nanmedian(stacked, axis=1)
-        return np.nanmax(stacked, axis=1)
+            return _nanmedian(stacked)
+        if self.method == "weightedMedian":
+            return _weighted_median(stacked, np.array([w for _, w, _ in values]))
+        return _nanmax(stacked)
 
     def _combine_classes(
         self, results: list[tuple[np.ndarray, float, ModelResult]], n: int
     ) -> ModelResult:
         k = len(self.classes)
+        if self.method == "median":
+            return self._median_classes(results, n, k)
         index = {c: j for j, c in enumerate(self.classes)}
         total = np.zeros((n, k))
         weights = np.zeros(n)
@@ -244,6 +262,51 @@ class MiningModel(ModelPlan):
         proba[weights == 0] = np.nan
         labels = labels_from_probabilities(proba, self.classes)
         return ModelResult(n, labels=labels, classes=self.classes, probabilities=proba)
+
+    def _median_classes(
+        self, results: list[tuple[np.ndarray, float, ModelResult]], n: int, k: int
+    ) -> ModelResult:
+        """Per class, the median of the chosen segments' probabilities (not renormalized)."""
+        stacked = np.full((n, len(results), k), np.nan)
+        missing = np.zeros(n, bool)
+        for i, (chosen, _, r) in enumerate(results):
+            p = _reorder(r, self.classes).probabilities
+            assert p is not None
+            bad = np.isnan(p).any(axis=1)
+            missing |= chosen & bad
+            stacked[:, i] = np.where((chosen & ~bad)[:, None], p, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            proba = np.nanmedian(stacked, axis=1) if len(results) else np.full((n, k), np.nan)
+        if self.missing_treatment == "returnMissing":
+            proba[missing] = np.nan
+        labels = labels_from_probabilities(proba, self.classes)
+        return ModelResult(n, labels=labels, classes=self.classes, probabilities=proba)
+
+
+def _nanmedian(stacked: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows give NaN
+        return np.nanmedian(stacked, axis=1)
+
+
+def _nanmax(stacked: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmax(stacked, axis=1)
+
+
+def _weighted_median(stacked: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per row, the smallest value whose cumulative weight (values in ascending order, NaN
+    skipped) reaches half of the row's total weight; NaN where no value."""
+    order = np.argsort(stacked, axis=1, kind="stable")  # NaN last
+    values = np.take_along_axis(stacked, order, axis=1)
+    w = np.where(np.isnan(values), 0.0, weights[order])
+    cumulative = np.cumsum(w, axis=1)
+    half = cumulative[:, -1:] / 2
+    index = np.argmax(cumulative >= half, axis=1)
+    out = values[np.arange(len(values)), index]
+    return np.where(cumulative[:, -1] > 0, out, np.nan)
 
 
 def _reorder(r: ModelResult, classes: tuple[str, ...]) -> ModelResult:
