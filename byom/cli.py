@@ -350,7 +350,7 @@ def demo(
     rows: int = typer.Option(1_000_000, "--rows", help="Rows in the generated table"),
     db: str = typer.Option(":memory:", "--db", help="DuckDB database for the demo"),
     pmml_rows: int = typer.Option(
-        20_000, "--pmml-rows", help="Rows scored through PMML (pypmml runs row by row in a JVM)"
+        1_000_000, "--pmml-rows", help="Rows scored through the PMML copy of the forest"
     ),
 ) -> None:
     """Train models on a scikit-learn data set, store them, score a generated table in SQL."""

@@ -28,6 +28,7 @@ CACHE_ENTRIES = _int_env("BYOM_CACHE_ENTRIES", 64)
 #: so one thread per session avoids oversubscribing the machine.
 ONNX_THREADS = _int_env("BYOM_ONNX_THREADS", 1)
 
-#: What scores a PMML document that uses elements byom's native evaluator does not support yet:
-#: "pypmml" (the JVM evaluator, needs Java) or "none" (refuse the model).
-PMML_FALLBACK = os.environ.get("BYOM_PMML_FALLBACK", "pypmml").strip().lower() or "pypmml"
+#: What scores a PMML document that uses an element byom's native evaluator does not support:
+#: "none" (refuse the model, naming the element and its line) or "pypmml" (the JVM evaluator,
+#: which needs Java and evaluates row by row).
+PMML_FALLBACK = os.environ.get("BYOM_PMML_FALLBACK", "none").strip().lower() or "none"

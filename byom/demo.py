@@ -110,7 +110,7 @@ def run_demo(rows: int, db: str, pmml_rows: int, console: Console) -> dict[str, 
     onnx_diff = float(np.max(np.abs(scores - native)))
 
     n_pmml = min(pmml_rows, rows)
-    say(f"[bold]6. Score PMML[/] (pypmml, row by row in a JVM) on the first {n_pmml:,} rows")
+    say(f"[bold]6. Score PMML[/] (byom's native evaluator, vectorized) on {n_pmml:,} rows")
     pmml_query = (
         f"SELECT id, score('cancer_forest_pmml', *) AS score FROM customers "
         f"WHERE id < {n_pmml} ORDER BY id"
@@ -133,7 +133,7 @@ def run_demo(rows: int, db: str, pmml_rows: int, console: Console) -> dict[str, 
         f"{onnx_diff:.2e}",
     )
     report.add_row(
-        "PMML (pypmml)", f"{n_pmml:,}", f"{n_pmml / pmml_seconds:,.0f}", f"{pmml_diff:.2e}"
+        "PMML (native)", f"{n_pmml:,}", f"{n_pmml / pmml_seconds:,.0f}", f"{pmml_diff:.2e}"
     )
     console.print(report)
     if onnx_diff > 1e-4 or pmml_diff > 1e-9:

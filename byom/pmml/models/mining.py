@@ -210,7 +210,11 @@ class MiningModel(ModelPlan):
                     term = v * w if weighted else v
                     total = total + np.where(use, term, dtype(0))
                     count = count + np.where(use, w, dtype(0))
-            out = total if self.method in ("sum", "weightedSum") else total / count
+            if self.method in ("sum", "weightedSum"):
+                out = total
+            else:  # rows no segment scored divide 0 by 0: they become NULL just below
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out = total / count
             if self.missing_treatment == "returnMissing":
                 out = np.where(missing, np.nan, out)
             return np.where(count == 0, np.nan, out)
