@@ -40,7 +40,7 @@ def _timed(fn: Callable[[], object]) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rows", type=int, default=200_000)
+    p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--pypmml-rows", type=int, default=5_000)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--batch", type=int, default=50_000)

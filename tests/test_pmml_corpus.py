@@ -1,4 +1,4 @@
-"""Acceptance 2: the third-party PMML corpus in ../shared, scored through DuckDB SQL.
+"""The third-party PMML corpus in ../shared, scored through DuckDB SQL by the native evaluator.
 
 Each case's expected outputs come from the tool that wrote the model (R, KNIME, RapidMiner).
 Values are compared as jpmml compares them: relative to the expected value, with a zero
@@ -19,10 +19,6 @@ import pytest
 from conftest import CORPUS, corpus_dir
 
 from udfs.duckdb import sql
-
-#: Cases the current PMML evaluator (pypmml) gets wrong, with the diagnosis. Strict: a case
-#: that starts passing (byom's native evaluator) must be removed from this list.
-PYPMML_WRONG = {}
 
 
 def _cases() -> list[str]:
@@ -59,10 +55,8 @@ def _read_csv(path: Path) -> pa.Table:
 
 
 @pytest.mark.parametrize("name", _cases())
-def test_corpus_case(request, con, store, name):
+def test_corpus_case(con, store, name):
     root = corpus_dir()
-    if name in PYPMML_WRONG:
-        request.applymarker(pytest.mark.xfail(reason=PYPMML_WRONG[name], strict=True))
     folder = root / name
     case = json.loads((folder / "case.json").read_text())
     precision, zero = _tolerance(case)
