@@ -1,4 +1,5 @@
-"""PMML models, scored with pypmml (a JVM evaluator) until byom's native evaluator lands."""
+"""PMML models scored with pypmml (a JVM evaluator): the opt-in fallback (BYOM_PMML_FALLBACK) for
+documents byom's native evaluator refuses, and the tests' reference."""
 
 from __future__ import annotations
 
@@ -52,7 +53,12 @@ class PmmlScorer(Scorer):
         ensure_java()
         try:
             from pypmml import Model
-
+        except ImportError:
+            raise InvalidModelError(
+                f"{who} needs the pypmml fallback, which is not installed: run "
+                "`pip install 'byom[pypmml]'` (and have Java), or unset BYOM_PMML_FALLBACK"
+            ) from None
+        try:
             self._model = Model.fromString(blob.decode("utf-8"))
         except Exception as exc:
             raise InvalidModelError(f"{who} cannot be loaded by pypmml: {exc}") from exc

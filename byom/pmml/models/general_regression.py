@@ -82,7 +82,7 @@ class _Stratum:
 
 
 def _normal_cdf(x: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtr  # scipy ships with scikit-learn; only probit needs it
+    from scipy.special import ndtr
 
     return np.asarray(ndtr(x))
 

@@ -35,7 +35,7 @@ class _Table:
 
 
 def _normal_cdf(x: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtr  # scipy ships with scikit-learn; only probit needs it
+    from scipy.special import ndtr
 
     return np.asarray(ndtr(x))
 
