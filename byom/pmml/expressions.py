@@ -164,16 +164,20 @@ def _field_name(ctx: Context, element: Element, attr: str = "field") -> str:
     return name
 
 
-def _norm_continuous(ctx: Context, element: Element) -> Expr:
-    name = _field_name(ctx, element)
+def linear_norm(ctx: Context, element: Element) -> tuple[np.ndarray, np.ndarray]:
+    """A NormContinuous's LinearNorm points: (orig, norm) arrays of at least two points."""
     points = [
         (float(p.get("orig", "nan")), float(p.get("norm", "nan")))
         for p in children(element, "LinearNorm")
     ]
     if len(points) < 2:
         raise ctx.doc.invalid(element, "needs at least two LinearNorm elements")
-    orig = np.array([p[0] for p in points])
-    norm = np.array([p[1] for p in points])
+    return np.array([p[0] for p in points]), np.array([p[1] for p in points])
+
+
+def _norm_continuous(ctx: Context, element: Element) -> Expr:
+    name = _field_name(ctx, element)
+    orig, norm = linear_norm(ctx, element)
     if np.any(np.diff(orig) <= 0):
         raise ctx.doc.invalid(element, "has LinearNorm orig values that do not increase")
     outliers = element.get("outliers", "asIs")

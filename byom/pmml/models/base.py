@@ -14,6 +14,18 @@ from byom.pmml.fields import MiningFieldPlan, is_missing, read_mining_schema
 from byom.pmml.scope import Context, Expr, Scope
 from byom.pmml.xml import child, children
 
+#: Output features every model type computes (`ModelPlan._output`).
+OUTPUT_FEATURES = frozenset(
+    {
+        "predictedValue",
+        "predictedDisplayValue",
+        "probability",
+        "transformedValue",
+        "decision",
+        "entityId",
+    }
+)
+
 
 @dataclass
 class ModelResult:
@@ -113,22 +125,19 @@ class ModelPlan:
     def canonical(self, text: str) -> str:
         return canonical_label(text, self.numeric_target)
 
-    def compile_outputs(self, ctx: Context) -> None:
-        """Read the Output after the model body, so expressions may name the model's fields."""
+    def compile_outputs(self, ctx: Context, extra: dict[str, str] | None = None) -> None:
+        """Read the Output after the model body, so expressions may name the model's fields.
+
+        `extra` lists the features a model type computes in its own `_output` beyond the shared
+        ones, each with its default dataType."""
+        extra = extra or {}
         output = child(self.element, "Output")
         if output is None:
             return
         for element in children(output, "OutputField"):
             name = element.get("name", "")
             feature = element.get("feature", "predictedValue")
-            if feature not in (
-                "predictedValue",
-                "predictedDisplayValue",
-                "probability",
-                "transformedValue",
-                "decision",
-                "entityId",
-            ):
+            if feature not in OUTPUT_FEATURES and feature not in extra:
                 raise ctx.doc.unsupported(element, f'OutputField feature="{feature}"')
             if element.get("segmentId") is not None:
                 raise ctx.doc.unsupported(element, "OutputField segmentId")
@@ -144,8 +153,10 @@ class ModelPlan:
                 if expr is None:
                     raise ctx.doc.invalid(element, "has no expression")
                 plan.expression = compile_expr(ctx, expr)[0]
-            default_type = "double" if feature == "probability" else self.target_type
-            if feature == "entityId":
+            default_type = extra.get(feature, self.target_type)
+            if feature == "probability":
+                default_type = "double"
+            elif feature == "entityId":
                 default_type = "string"
             ctx.declare(name, plan.data_type or default_type, element.get("optype", ""))
             self.outputs.append(plan)

@@ -20,8 +20,6 @@ from xml.etree.ElementTree import Element
 
 import numpy as np
 
-from byom.pmml.expressions import EXPRESSION_TAGS
-from byom.pmml.expressions import compile_expression as compile_expr
 from byom.pmml.fields import is_missing
 from byom.pmml.models.base import ModelPlan, ModelResult, OutputFieldPlan
 from byom.pmml.predicates import parse_array
@@ -31,50 +29,8 @@ from byom.pmml.xml import child, children
 DISTANCES = {"euclidean", "squaredEuclidean", "chebychev", "cityBlock", "minkowski"}
 SIMILARITIES = {"simpleMatching", "jaccard", "tanimoto", "binarySimilarity"}
 COMPARE_FUNCTIONS = {"absDiff", "gaussSim", "delta", "equal", "table"}
-_BASE_FEATURES = {
-    "predictedValue",
-    "predictedDisplayValue",
-    "probability",
-    "transformedValue",
-    "decision",
-    "entityId",
-}
 #: binarySimilarity's parameters, in the order of the counts (a11, a10, a01, a00).
 _BINARY_PARAMS = (("c11", "c10", "c01", "c00"), ("d11", "d10", "d01", "d00"))
-
-
-def compile_outputs_with(model: ModelPlan, ctx: Context, extra: dict[str, str]) -> None:
-    """`ModelPlan.compile_outputs`, also accepting the features in `extra` (feature -> default
-    dataType), which the model's own `_output` computes."""
-    output = child(model.element, "Output")
-    if output is None:
-        return
-    for element in children(output, "OutputField"):
-        name = element.get("name", "")
-        feature = element.get("feature", "predictedValue")
-        if feature not in _BASE_FEATURES and feature not in extra:
-            raise ctx.doc.unsupported(element, f'OutputField feature="{feature}"')
-        if element.get("segmentId") is not None:
-            raise ctx.doc.unsupported(element, "OutputField segmentId")
-        plan = OutputFieldPlan(
-            name,
-            feature,
-            element.get("dataType"),
-            element.get("value"),
-            element.get("isFinalResult", "true") != "false",
-        )
-        if feature in ("transformedValue", "decision"):
-            expr = next((c for c in element if c.tag in EXPRESSION_TAGS), None)
-            if expr is None:
-                raise ctx.doc.invalid(element, "has no expression")
-            plan.expression = compile_expr(ctx, expr)[0]
-        default_type = extra.get(feature, model.target_type)
-        if feature == "probability":
-            default_type = "double"
-        elif feature == "entityId":
-            default_type = "string"
-        ctx.declare(name, plan.data_type or default_type, element.get("optype", ""))
-        model.outputs.append(plan)
 
 
 @dataclass
@@ -236,9 +192,8 @@ class ClusteringModel(ModelPlan):
         plan.values = [spec.constant(v) for v in spec.valid]
         plan.table = table
 
-    def compile_outputs(self, ctx: Context) -> None:
-        compile_outputs_with(
-            self,
+    def compile_outputs(self, ctx: Context, extra: dict[str, str] | None = None) -> None:
+        super().compile_outputs(
             ctx,
             {
                 "predictedValue": "string",

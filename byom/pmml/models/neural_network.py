@@ -22,7 +22,7 @@ from xml.etree.ElementTree import Element
 
 import numpy as np
 
-from byom.pmml.expressions import EXPRESSION_TAGS, as_type, compile_expression
+from byom.pmml.expressions import EXPRESSION_TAGS, as_type, compile_expression, linear_norm
 from byom.pmml.models.base import ModelPlan, ModelResult, labels_from_probabilities
 from byom.pmml.models.regression import sorted_classes
 from byom.pmml.scope import Context, Expr, Scope
@@ -303,14 +303,7 @@ class NeuralNetworkModel(ModelPlan):
                                   if c in self.classes]  # fmt: skip
 
     def _inverse_norm(self, ctx: Context, element: Element) -> tuple[np.ndarray, np.ndarray]:
-        points = [
-            (float(p.get("orig", "nan")), float(p.get("norm", "nan")))
-            for p in children(element, "LinearNorm")
-        ]
-        if len(points) < 2:
-            raise ctx.doc.invalid(element, "needs at least two LinearNorm elements")
-        orig = np.array([p[0] for p in points])
-        norm = np.array([p[1] for p in points])
+        orig, norm = linear_norm(ctx, element)
         if np.any(np.diff(norm) <= 0) or np.any(np.diff(orig) <= 0):
             raise ctx.doc.unsupported(element, "a NeuralOutput NormContinuous not increasing")
         return norm, orig

@@ -25,7 +25,6 @@ import numpy as np
 
 from byom.pmml.fields import parse_value
 from byom.pmml.models.base import ModelPlan, ModelResult, OutputFieldPlan
-from byom.pmml.models.clustering import compile_outputs_with
 from byom.pmml.models.regression import sorted_classes
 from byom.pmml.predicates import Predicate, compile_predicate, find_predicate
 from byom.pmml.scope import Context, Scope
@@ -140,8 +139,8 @@ class RuleSetModel(ModelPlan):
                 )
             )
 
-    def compile_outputs(self, ctx: Context) -> None:
-        compile_outputs_with(self, ctx, {"confidence": "double"})
+    def compile_outputs(self, ctx: Context, extra: dict[str, str] | None = None) -> None:
+        super().compile_outputs(ctx, {"confidence": "double"})
 
     # ------------------------------------------------------------------ evaluation
 

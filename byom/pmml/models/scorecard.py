@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from xml.etree.ElementTree import Element, SubElement
+from xml.etree.ElementTree import Element
 
 import numpy as np
 
@@ -126,42 +126,20 @@ class Scorecard(ModelPlan):
             raise ctx.doc.invalid(a, f"has partialScore {score!r}") from None
         return _Attribute(compile_predicate(ctx, predicate_element), value, expression, code)
 
-    def compile_outputs(self, ctx: Context) -> None:
+    def compile_outputs(self, ctx: Context, extra: dict[str, str] | None = None) -> None:
         """The shared Output reader, plus feature="reasonCode" (with its rank)."""
+        super().compile_outputs(ctx, {"reasonCode": "string"})
         output = child(self.element, "Output")
-        if output is None:
-            return
-        original = self.element
-        try:
-            for element in children(output, "OutputField"):
-                if element.get("feature") != "reasonCode":
-                    # One field at a time through the shared reader, keeping the fields' order.
-                    holder = Element(original.tag)
-                    SubElement(holder, "Output").append(element)
-                    self.element = holder
-                    super().compile_outputs(ctx)
-                    continue
-                if element.get("segmentId") is not None:
-                    raise ctx.doc.unsupported(element, "OutputField segmentId")
-                try:
-                    rank = int(element.get("rank", "1"))
-                except ValueError:
-                    rank = 0
-                if rank < 1:
-                    raise ctx.doc.invalid(element, f"has rank={element.get('rank')!r}")
-                name = element.get("name", "")
-                plan = OutputFieldPlan(
-                    name,
-                    "reasonCode",
-                    element.get("dataType"),
-                    None,
-                    element.get("isFinalResult", "true") != "false",
-                )
-                ctx.declare(name, plan.data_type or "string", element.get("optype", "categorical"))
-                self.reason_outputs[name] = rank
-                self.outputs.append(plan)
-        finally:
-            self.element = original
+        for element in children(output, "OutputField") if output is not None else []:
+            if element.get("feature") != "reasonCode":
+                continue
+            try:
+                rank = int(element.get("rank", "1"))
+            except ValueError:
+                rank = 0
+            if rank < 1:
+                raise ctx.doc.invalid(element, f"has rank={element.get('rank')!r}")
+            self.reason_outputs[element.get("name", "")] = rank
 
     # ------------------------------------------------------------------ evaluation
 

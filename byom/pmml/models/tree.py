@@ -30,7 +30,6 @@ import numpy as np
 from byom.errors import InvalidModelError
 from byom.pmml.fields import parse_value
 from byom.pmml.models.base import ModelPlan, ModelResult, OutputFieldPlan
-from byom.pmml.models.clustering import compile_outputs_with
 from byom.pmml.models.regression import sorted_classes
 from byom.pmml.predicates import Constant, Predicate, Simple, compile_predicate, find_predicate
 from byom.pmml.scope import Context, Scope
@@ -124,9 +123,9 @@ class TreeModel(ModelPlan):
         self.binary = self._binary()
         self.compile_outputs(ctx)
 
-    def compile_outputs(self, ctx: Context) -> None:
-        extra = {"confidence": "double"} if self.function == "classification" else {}
-        compile_outputs_with(self, ctx, extra)
+    def compile_outputs(self, ctx: Context, extra: dict[str, str] | None = None) -> None:
+        confidence = {"confidence": "double"} if self.function == "classification" else {}
+        super().compile_outputs(ctx, confidence)
 
     # ------------------------------------------------------------------ compile
 
