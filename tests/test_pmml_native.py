@@ -11,6 +11,7 @@ from conftest import LINEAR_PMML, corpus_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from model_zoo import NAMES, TOLERANCE, build
+from pmml_reference import row_features
 from test_pmml_corpus import _acceptable, _cases, _read_csv, _tolerance
 
 from byom import config
@@ -118,13 +119,7 @@ def _agree(blob: bytes, rows: list[dict[str, object]], null_if_missing: bool = F
     leaves without a prediction must hold a NULL, and are not compared (see the forest test)."""
     native, jvm = NativePmmlScorer(blob), PmmlScorer(blob)
     n = len(rows)
-    features = {}
-    for i in native.inputs:
-        column = [r.get(i.name) for r in rows]
-        if i.type == "string":
-            features[i.name] = np.array(column, dtype=object)
-        else:
-            features[i.name] = np.array([np.nan if v is None else v for v in column], np.float64)
+    features = row_features(native, rows)
     a, b = native.predict(features, n), jvm.predict(features, n)
     if a.value is not None:
         np.testing.assert_allclose(a.value, b.value, rtol=1e-12, equal_nan=True)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pmml_reference import row_features, scorer_pair
 
 from byom.errors import InvalidModelError, InvalidValueError, UnsupportedPmmlError
 from byom.pmml.scorer import NativePmmlScorer
-from byom.scorers.pmml import PmmlScorer
 
 _HEAD = (
     '<?xml version="1.0"?>\n<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">\n  <Header/>\n'
@@ -157,31 +157,11 @@ def _ruleset(criterion: str, default: str = 'defaultScore="no" defaultConfidence
 </PMML>""".encode()
 
 
-_scorers: dict[bytes, tuple[NativePmmlScorer, PmmlScorer]] = {}
-
-
-def _pair(blob: bytes) -> tuple[NativePmmlScorer, PmmlScorer]:
-    if blob not in _scorers:
-        _scorers[blob] = (NativePmmlScorer(blob), PmmlScorer(blob))
-    return _scorers[blob]
-
-
-def _features(scorer, rows: list[dict[str, object]]) -> dict[str, np.ndarray]:
-    out = {}
-    for i in scorer.inputs:
-        column = [r.get(i.name) for r in rows]
-        if i.type == "string":
-            out[i.name] = np.array(column, dtype=object)
-        else:
-            out[i.name] = np.array([np.nan if v is None else v for v in column], np.float64)
-    return out
-
-
 def _agree(blob: bytes, rows: list[dict[str, object]], exact: set[str] = frozenset()) -> None:
-    native, jvm = _pair(blob)
+    native, jvm = scorer_pair(blob)
     assert native.describe() == jvm.describe()
     n = len(rows)
-    features = _features(native, rows)
+    features = row_features(native, rows)
     try:
         expected = jvm.predict(features, n)
     except InvalidValueError:
@@ -267,7 +247,7 @@ def test_clustering_outputs_by_hand(text):
         {"a": None, "b": None, "c": None},
         {"a": 0.0, "b": 1.0, "c": 0, "color": "3" if text else 3},
     ]
-    pred = scorer.predict(_features(scorer, rows), 3)
+    pred = scorer.predict(row_features(scorer, rows), 3)
     assert pred.task == "clustering"
     assert pred.labels is not None and pred.labels.to_pylist() == ["k1", None, "k3"]
     assert pred.outputs["shown"].to_pylist() == ["one", None, None]  # k3 has no name
@@ -276,13 +256,13 @@ def test_clustering_outputs_by_hand(text):
     assert pred.outputs["to_k3"].to_pylist()[2] == 1.0
     if text:
         with pytest.raises(InvalidValueError, match="color = 'purple'"):
-            scorer.predict(_features(scorer, [{"color": "purple"}]), 1)
+            scorer.predict(row_features(scorer, [{"color": "purple"}]), 1)
 
 
 def test_ruleset_first_hit_by_hand():
     scorer = NativePmmlScorer(_ruleset("firstHit"))
     rows = [{"x": 2.0}, {"color": "red", "n": 1}, {"color": "red", "n": 9}, {}]
-    pred = scorer.predict(_features(scorer, rows), 4)
+    pred = scorer.predict(row_features(scorer, rows), 4)
     assert pred.labels is not None
     assert pred.labels.to_pylist() == ["yes", "maybe", "no", "no"]
     assert pred.outputs["conf"].to_pylist() == [0.9, 0.6, 0.75, 0.3]

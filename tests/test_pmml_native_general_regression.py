@@ -11,7 +11,6 @@ Where pypmml is wrong (so only hand computations are checked):
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -19,38 +18,22 @@ import pytest
 from conftest import corpus_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pmml_reference import row_features, scorer_pair
 
 from byom.errors import InvalidModelError, InvalidValueError, UnsupportedPmmlError
 from byom.pmml.scorer import NativePmmlScorer
-from byom.scorers.pmml import PmmlScorer
-
-
-@functools.cache
-def _scorers(blob: bytes) -> tuple[NativePmmlScorer, PmmlScorer]:
-    return NativePmmlScorer(blob), PmmlScorer(blob)
-
-
-def _features(scorer: NativePmmlScorer, rows: list[dict[str, object]]) -> dict[str, np.ndarray]:
-    features = {}
-    for i in scorer.inputs:
-        column = [r.get(i.name) for r in rows]
-        if i.type == "string":
-            features[i.name] = np.array(column, dtype=object)
-        else:
-            features[i.name] = np.array([np.nan if v is None else v for v in column], np.float64)
-    return features
 
 
 def _agree(blob: bytes, rows: list[dict[str, object]]) -> None:
     """Same predictions (both raise InvalidValueError, or agree); rows with a NULL input must
     have no native prediction and are not given to pypmml."""
-    native, jvm = _scorers(blob)
+    native, jvm = scorer_pair(blob)
     n = len(rows)
     try:
-        a = native.predict(_features(native, rows), n)
+        a = native.predict(row_features(native, rows), n)
     except InvalidValueError:
         with pytest.raises(InvalidValueError):
-            jvm.predict(_features(native, rows), n)
+            jvm.predict(row_features(native, rows), n)
         return
     complete = np.array([all(v is not None for v in r.values()) for r in rows])
     kept = [r for r, keep in zip(rows, complete, strict=True) if keep]
@@ -62,7 +45,7 @@ def _agree(blob: bytes, rows: list[dict[str, object]]) -> None:
         assert a.probabilities is not None and np.isnan(a.probabilities[~complete]).all()
     if not kept:
         return
-    b = jvm.predict(_features(native, kept), len(kept))
+    b = jvm.predict(row_features(native, kept), len(kept))
     if a.value is not None:
         assert b.value is not None
         np.testing.assert_allclose(a.value[complete], b.value, rtol=1e-12, equal_nan=True)
@@ -95,7 +78,7 @@ CORPUS_MODELS = [
 @given(data=st.data())
 def test_corpus_model_agrees_with_pypmml(name, data):
     blob = (corpus_dir() / name / "model.pmml").read_bytes()
-    native, _ = _scorers(blob)
+    native, _ = scorer_pair(blob)
     strategies = {}
     for _, spec in native.plan.inputs:
         if spec.valid:  # declared categories, an unseen one, NULL

@@ -20,11 +20,11 @@ import pytest
 from conftest import corpus_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pmml_reference import row_features, scorer_pair
 from test_pmml_corpus import _read_csv
 
 from byom.errors import InvalidModelError, InvalidValueError, UnsupportedPmmlError
 from byom.pmml.scorer import NativePmmlScorer
-from byom.scorers.pmml import PmmlScorer
 
 ACTIVATIONS = ["threshold", "logistic", "tanh", "identity", "exponential", "reciprocal",
                "square", "Gauss", "sine", "cosine", "Elliott", "arctan", "rectifier",
@@ -190,25 +190,11 @@ def nb_doc(poisson: bool = False, discretize: bool = False) -> bytes:
 
 # ----------------------------------------------------------------------------- vs pypmml
 
-_scorers: dict[bytes, tuple[NativePmmlScorer, PmmlScorer]] = {}
-
-
-def _pair(blob: bytes) -> tuple[NativePmmlScorer, PmmlScorer]:
-    if blob not in _scorers:
-        _scorers[blob] = (NativePmmlScorer(blob), PmmlScorer(blob))
-    return _scorers[blob]
-
 
 def _agree(blob: bytes, rows: list[dict[str, object]]) -> None:
-    native, jvm = _pair(blob)
+    native, jvm = scorer_pair(blob)
     n = len(rows)
-    features = {}
-    for i in native.inputs:
-        column = [r.get(i.name) for r in rows]
-        if i.type == "string":
-            features[i.name] = np.array(column, dtype=object)
-        else:
-            features[i.name] = np.array([np.nan if v is None else v for v in column], np.float64)
+    features = row_features(native, rows)
     outcomes = []
     for scorer in (native, jvm):
         try:
@@ -276,7 +262,7 @@ _CORPUS_MODELS = [
 def test_corpus_models_agree_with_pypmml(name, data):
     folder = corpus_dir() / name
     blob = (folder / "model.pmml").read_bytes()
-    native, _ = _pair(blob)
+    native, _ = scorer_pair(blob)
     table = _read_csv(folder / "input.csv")
     strategies = {}
     for i in native.inputs:

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pmml_reference import scorer_pair
 
 from byom.errors import InvalidModelError, InvalidValueError, UnsupportedPmmlError
 from byom.pmml.scorer import NativePmmlScorer
-from byom.scorers.pmml import PmmlScorer
 
 CLASSES = ("A", "B")
 
@@ -228,14 +228,6 @@ def _reference(root: N, strategy: str, row: dict, penalty: float = 1.0):
 
 # ----------------------------------------------------------------------------- helpers
 
-_scorers: dict[bytes, tuple[NativePmmlScorer, PmmlScorer]] = {}
-
-
-def _pair(blob: bytes) -> tuple[NativePmmlScorer, PmmlScorer]:
-    if blob not in _scorers:
-        _scorers[blob] = (NativePmmlScorer(blob), PmmlScorer(blob))
-    return _scorers[blob]
-
 
 def _features(rows: list[dict]) -> dict[str, np.ndarray]:
     def num(name: str) -> np.ndarray:
@@ -273,7 +265,7 @@ def _agree_with_reference(root: N, strategy: str, rows: list[dict], extra: str =
 def _agree_with_pypmml(blob: bytes, rows: list[dict], spread_rows: list[bool]) -> None:
     """Labels and confidences everywhere; probabilities and node ids only where no split was
     UNKNOWN (pypmml leaves them out for a combined prediction)."""
-    native, jvm = _pair(blob)
+    native, jvm = scorer_pair(blob)
     features = _features(rows)
     try:
         expected = jvm.predict(features, len(rows))
@@ -507,7 +499,7 @@ def _ensemble(method: str, function: str) -> bytes:
     rows=st.lists(st.fixed_dictionaries({"x": _number, "y": _number}), min_size=1, max_size=15),
 )
 def test_regression_ensemble_methods_agree_with_pypmml(method, rows):
-    native, jvm = _pair(_ensemble(method, "regression"))
+    native, jvm = scorer_pair(_ensemble(method, "regression"))
     features = _features(rows)
     want = jvm.predict(features, len(rows)).value
     have = native.predict(features, len(rows)).value
@@ -517,7 +509,7 @@ def test_regression_ensemble_methods_agree_with_pypmml(method, rows):
 @_fast
 @given(rows=st.lists(st.fixed_dictionaries({"x": _number, "y": _number}), min_size=1, max_size=15))
 def test_classification_median_agrees_with_pypmml(rows):
-    native, jvm = _pair(_ensemble("median", "classification"))
+    native, jvm = scorer_pair(_ensemble("median", "classification"))
     features = _features(rows)
     want, have = jvm.predict(features, len(rows)), native.predict(features, len(rows))
     assert have.labels is not None and want.labels is not None
