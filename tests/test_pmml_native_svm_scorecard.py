@@ -9,6 +9,7 @@ import pytest
 from conftest import corpus_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pmml_reference import row_features
 
 from byom.errors import InvalidModelError, InvalidValueError
 from byom.pmml.scope import Scope
@@ -19,22 +20,11 @@ _FAST = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCh
 _float32 = st.one_of(st.none(), st.floats(-25, 25, allow_nan=False, width=32))
 
 
-def _columns(scorer, rows: list[dict[str, object]]) -> dict[str, np.ndarray]:
-    features = {}
-    for i in scorer.inputs:
-        column = [r.get(i.name) for r in rows]
-        if i.type == "string":
-            features[i.name] = np.array(column, dtype=object)
-        else:
-            features[i.name] = np.array([np.nan if v is None else v for v in column], np.float64)
-    return features
-
-
 def _both(blob: bytes, rows: list[dict[str, object]]):
     """Native and pypmml predictions, and the native votes per row and category (one-against-
     one SVMs; else None), or three Nones where both raise InvalidValueError."""
     native, jvm = NativePmmlScorer(blob), PmmlScorer(blob)
-    features, n = _columns(native, rows), len(rows)
+    features, n = row_features(native, rows), len(rows)
     try:
         a = native.predict(features, n)
     except InvalidValueError:
