@@ -13,7 +13,7 @@ from xml.etree.ElementTree import Element
 import numpy as np
 import pandas as pd
 
-from byom.pmml.fields import is_missing, parse_value
+from byom.pmml.fields import is_missing, numbers_as_text, parse_value
 from byom.pmml.scope import Context, Expr, Scope
 from byom.pmml.xml import child, children, text_of
 
@@ -68,7 +68,7 @@ def as_type(column: np.ndarray, data_type: str) -> np.ndarray:
     if data_type == "string":
         if column.dtype == object:
             return column
-        return np.array([None if np.isnan(v) else _text(v) for v in column.tolist()], object)
+        return numbers_as_text(column)
     numbers = column
     if column.dtype == object:
         numbers = pd.to_numeric(pd.Series(column), errors="coerce").to_numpy(np.float64)
@@ -255,7 +255,7 @@ def _discretize(ctx: Context, element: Element) -> tuple[Expr, str]:
 def _canonical(column: np.ndarray) -> np.ndarray:
     """Text keys for table lookups: 8.0 and "8" match."""
     if column.dtype != object:
-        return np.array([None if np.isnan(v) else _text(v) for v in column.tolist()], dtype=object)
+        return numbers_as_text(column)
     out = column.copy()
     for i, v in enumerate(out.tolist()):
         if isinstance(v, float):
@@ -413,6 +413,9 @@ def _strings(op: Callable[[str], str]) -> _Fn:
 def _substring(args: list[np.ndarray]) -> np.ndarray:
     s = pd.Series(_canonical(args[0]) if args[0].dtype != object else args[0], dtype=object)
     start, length = _num(args[1]), _num(args[2])
+    if len(s) and np.all(start == start[0]) and np.all(length == length[0]):  # constants
+        b, n = int(start[0]) - 1, int(length[0])
+        return s.str.slice(b, b + n).to_numpy(dtype=object)
     out = [
         None if v is None or v is np.nan else v[int(b) - 1 : int(b) - 1 + int(n)]
         for v, b, n in zip(s.tolist(), start.tolist(), length.tolist(), strict=True)

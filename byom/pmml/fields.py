@@ -130,6 +130,23 @@ def to_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return numbers, unparsed
 
 
+def numbers_as_text(column: np.ndarray) -> np.ndarray:
+    """Numbers as text the way PMML values are written (8.0 -> "8", 0.5 -> "0.5", 1e-07),
+    NaN as None: vectorized with Arrow; only integral values beyond int64 go one by one."""
+    floats = np.asarray(column, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        integral = np.isfinite(floats) & (floats == np.trunc(floats))
+    fits = integral & (np.abs(floats) < 2.0**63)
+    ints = pc.cast(pa.array(np.where(fits, floats, 0).astype(np.int64)), pa.string())
+    other = pc.cast(pa.array(floats, from_pandas=True), pa.string())
+    other = pc.replace_substring_regex(other, r"e-(\d)$", r"e-0\1")  # Python's 1e-07
+    text = pc.if_else(pa.array(fits), ints, other)
+    out = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    for i in np.flatnonzero(integral & ~fits):  # rare: beyond int64
+        out[i] = str(int(floats[i]))
+    return out
+
+
 def to_column(spec: FieldDef, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Convert an input array to the field's column; return it with a mask of invalid values
     (not parseable, outside the valid values or intervals, or declared invalid)."""
@@ -162,9 +179,7 @@ def to_column(spec: FieldDef, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             invalid |= present & ~inside
         return column, invalid
     if raw.dtype != object:
-        # Numbers feeding a string field, as text: 1.0 -> "1", 1.5 -> "1.5" (vectorized).
-        floats = pa.array(raw.astype(np.float64), from_pandas=True)
-        raw = np.asarray(pc.cast(floats, pa.string()).to_numpy(zero_copy_only=False), dtype=object)
+        raw = numbers_as_text(raw)  # numbers feeding a string field
     column = np.asarray(raw, dtype=object)
     if spec.missing:
         column = np.where(np.isin(column, list(spec.missing)), None, column)

@@ -19,6 +19,7 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 import numpy as np
+import pandas as pd
 
 from byom.pmml.fields import is_missing
 from byom.pmml.models.base import ModelPlan, ModelResult, OutputFieldPlan
@@ -219,9 +220,9 @@ class ClusteringModel(ModelPlan):
         centers = [c[j] for c in self.centers]
         if f.compare == "table":
             assert f.table is not None
-            lookup = {v: i for i, v in enumerate(f.values)}
-            rows = np.array([lookup.get(v, -1) for v in column.tolist()])
-            cols = np.array([lookup.get(v, -1) for v in centers])
+            index = pd.Index(f.values)
+            rows = index.get_indexer(pd.Index(column))  # -1: not a listed value
+            cols = index.get_indexer(pd.Index(centers))
             out = f.table[np.maximum(rows, 0)][:, np.maximum(cols, 0)]
             out[rows < 0] = np.nan
             out[:, cols < 0] = np.nan

@@ -22,6 +22,7 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 import numpy as np
+import pandas as pd
 
 from byom.pmml.fields import parse_value
 from byom.pmml.models.base import ModelPlan, ModelResult, OutputFieldPlan
@@ -223,7 +224,7 @@ class RuleSetModel(ModelPlan):
 
 
 def pd_missing(labels: np.ndarray) -> np.ndarray:
-    return np.array([v is None for v in labels.tolist()], dtype=bool)
+    return np.asarray(pd.isna(labels), dtype=bool)
 
 
 def compile_ruleset(ctx: Context, element: Element) -> ModelPlan:
