@@ -9,7 +9,7 @@ small synthetic set, exported to ONNX (onnxmltools) and PMML (sklearn2pmml), and
   over a DuckDB table of N rows x 20 FLOAT columns;
 * onnxruntime: ``sess.run(["probabilities"], {"input": X})`` on the same float32 numpy array
   (and ``sess.run(None, ...)``, every output), P(class 1) summed like the SQL does;
-* PMML through byom (pypmml) on the first --pmml-rows rows.
+* PMML through byom (its native evaluator) on the first --pmml-rows rows.
 
 Two configurations: one thread each (DuckDB ``SET threads=1``, onnxruntime
 intra_op_num_threads=1) and the whole machine each (DuckDB's default threads, onnxruntime
@@ -60,7 +60,7 @@ BYOM_POS = "byom score(m, f0..f19)"
 BYOM_ROW = "byom score(m, t)"
 ORT_PROBA = "onnxruntime probabilities"
 ORT_ALL = "onnxruntime all outputs"
-PMML = "byom PMML (pypmml)"
+PMML = "byom PMML (native)"
 
 
 # ------------------------------------------------------------------------------------ models
@@ -243,7 +243,7 @@ def make_configs(con: Any, models: Models, pmml_rows: int, all_threads: int) -> 
 
 
 def run_rounds(con: Any, configs: list[Config], rounds: int) -> None:
-    for cfg in configs:  # warm-up: loads byom's scorers, JITs pypmml, touches every page once
+    for cfg in configs:  # warm-up: loads byom's scorers, touches every page once
         cfg.duckdb_threads_actual = set_threads(con, cfg.duckdb_threads)
         for name, (_, fn) in cfg.contenders.items():
             cfg.series[name].value = fn()
@@ -319,10 +319,7 @@ def print_table(configs: list[Config], rounds: int) -> str:
     lines.append("-" * len(lines[-1]))
     for cfg in configs:
         for name, s in cfg.series.items():
-            if name == PMML:  # pypmml's JVM is another process: its CPU is not counted here
-                cpu = f"{'-':>12} {'-':>9}"
-            else:
-                cpu = f"{s.cpu_rps():>12,.0f} {ratio(cfg, name, cpu=True):>9.3f}"
+            cpu = f"{s.cpu_rps():>12,.0f} {ratio(cfg, name, cpu=True):>9.3f}"
             lines.append(
                 f"{cfg.label:<28} {name:<28} {s.rows:>9,} {s.rps():>12,.0f} "
                 f"{ratio(cfg, name):>7.3f} {cpu}"
@@ -330,7 +327,7 @@ def print_table(configs: list[Config], rounds: int) -> str:
         lines.append("")
     lines.append(
         "rows/cpu-s: rows per second of this process's CPU time (all its threads); steadier than "
-        "wall time on a shared machine. Not shown for PMML, which runs in pypmml's JVM."
+        "wall time on a shared machine."
     )
     lines.append("")
     lines.append("byom / onnxruntime (target >= 0.9):")
@@ -465,7 +462,6 @@ def versions() -> dict[str, str]:
         "numpy": np.__version__,
     }
     with contextlib.suppress(Exception):
-        import pypmml  # noqa: F401
         import sklearn2pmml
 
         out["sklearn2pmml"] = sklearn2pmml.__version__
