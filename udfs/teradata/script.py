@@ -40,6 +40,16 @@ OUTPUT_FIELDS = ("prediction", "json_report", "score", "label")
 PROBABILITY = re.compile(r"^prob(?:ability)?[_:](.+)$", re.IGNORECASE)
 
 
+def check_outputs(outputs: list[str]) -> list[str]:
+    """The output columns asked for, each one byom knows how to write."""
+    for out in outputs:
+        if out.lower() not in OUTPUT_FIELDS and not PROBABILITY.match(out):
+            raise ByomError(
+                f"unknown output {out!r}: use prediction, json_report, score, label or prob_<class>"
+            )
+    return outputs
+
+
 class ScriptInputError(ByomError):
     """A line of stdin that does not match the declared columns."""
 
@@ -166,13 +176,7 @@ class Script:
         self.data_column = args.model_data_column and column(
             args.model_data_column, "--model-data-column"
         )
-        self.outputs = _names(args.outputs)
-        for out in self.outputs:
-            if out.lower() not in OUTPUT_FIELDS and not PROBABILITY.match(out):
-                raise ByomError(
-                    f"unknown output {out!r}: use prediction, json_report, score, label or "
-                    "prob_<class>"
-                )
+        self.outputs = check_outputs(_names(args.outputs))
         self.models = ScriptModels(inline=self.data_column is not None)
         for entry in args.model_file:
             model_id, sep, path = entry.partition("=")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from byom.errors import ByomError
 from byom.inputs import parse_input_map
 from byom.scorers import Scorer
-from udfs.teradata.script import OUTPUT_FIELDS, PROBABILITY, Column, parse_columns
+from udfs.teradata.script import Column, check_outputs, parse_columns
 
 #: Where byom's files live: the database named in SEARCHUIFDBPATH.
 SCRIPT_FILE = "byom_score.py"
@@ -83,12 +83,7 @@ class ScriptQuery:
                     f"column {col!r} is not among the input columns "
                     f"({', '.join(c.name for c in self.columns)})"
                 )
-        for out in self.outputs:
-            if out.lower() not in OUTPUT_FIELDS and not PROBABILITY.match(out):
-                raise ByomError(
-                    f"unknown output {out!r}: use prediction, json_report, score, label or "
-                    "prob_<class>"
-                )
+        check_outputs(self.outputs)
         if self.model_id is not None and self.model_id not in self.models:
             raise ByomError(f"model {self.model_id!r} is not among the models given")
 
