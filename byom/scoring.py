@@ -70,13 +70,16 @@ class BoundModel:
             return self.binder.by_name(names, [row.field(i) for i in range(len(names))])
         return self.binder.by_position(args)
 
-    def score(self, kind: OutputKind, args: Sequence[pa.Array], n: int) -> pa.Array:
-        full = kind is not OutputKind.SCORE
+    def score(
+        self, kinds: Sequence[OutputKind], args: Sequence[pa.Array], n: int
+    ) -> list[pa.Array]:
+        """Each requested result, rendered from one run of the model."""
+        full = any(kind is not OutputKind.SCORE for kind in kinds)
         try:
             prediction = self.scorer.predict(self.features(args), n, full)
         except InvalidValueError as exc:  # scorers are shared by content: name the model here
             raise InvalidValueError(f"model {self.model_id!r}: {exc}") from None
-        return render(kind, prediction, self.model_id)
+        return [render(kind, prediction, self.model_id) for kind in kinds]
 
 
 #: Bound models by model id and version key, bounded like the scorer cache (a bound model
@@ -111,16 +114,27 @@ def score_batch(
     snapshot (NULL where the id is not in the table), so every row of one statement is scored by
     one version even if the table changes meanwhile.
     """
+    return score_batch_kinds((kind,), model_ids, versions, args, source)[0]
+
+
+def score_batch_kinds(
+    kinds: Sequence[OutputKind],
+    model_ids: pa.Array,
+    versions: pa.Array,
+    args: Sequence[pa.Array],
+    source: ModelSource,
+) -> list[pa.Array]:
+    """`score_batch` for several results at once (say a label and a JSON report), each model
+    run once per batch."""
     model_ids, versions = _flat(model_ids), _flat(versions)
     args = [_flat(a) for a in args]
     n = len(model_ids)
-    out_type = ARROW_TYPES[kind]
     if n == 0:
-        return pa.array([], out_type)
+        return [pa.array([], ARROW_TYPES[kind]) for kind in kinds]
     first = versions[0]
     if versions.null_count == 0 and pc.all(pc.equal(versions, first)).as_py():
         # The common case: one model version for the whole batch.
-        return _bound_for(model_ids[0].as_py(), first.as_py(), source).score(kind, args, n)
+        return _bound_for(model_ids[0].as_py(), first.as_py(), source).score(kinds, args, n)
     encoded = pc.dictionary_encode(versions)
     keys = encoded.dictionary.to_pylist()
     codes = encoded.indices.fill_null(-1).to_numpy()
@@ -131,20 +145,24 @@ def score_batch(
             bad = model_ids[int(unknown[0])].as_py()
             raise UnknownModelError(str(bad), source.model_ids(), source.table)
 
-    parts: list[tuple[np.ndarray, pa.Array]] = []
+    parts: list[tuple[np.ndarray, list[pa.Array]]] = []
     for code, key in enumerate(keys):
         rows = np.flatnonzero(codes == code)
         model = _bound_for(model_ids[int(rows[0])].as_py(), key, source)
         taken = [a.take(pa.array(rows)) for a in args]
-        parts.append((rows, model.score(kind, taken, len(rows))))
+        parts.append((rows, model.score(kinds, taken, len(rows))))
     nulls = np.flatnonzero(codes < 0)
     if nulls.size:
-        parts.append((nulls, pa.nulls(nulls.size, out_type)))
+        parts.append((nulls, [pa.nulls(nulls.size, ARROW_TYPES[kind]) for kind in kinds]))
     order = np.concatenate([rows for rows, _ in parts])
-    combined = pa.concat_arrays([arr.cast(out_type) for _, arr in parts])
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n)
-    return combined.take(pa.array(inverse))
+    back = pa.array(inverse)
+    results = []
+    for i, kind in enumerate(kinds):
+        combined = pa.concat_arrays([arrays[i].cast(ARROW_TYPES[kind]) for _, arrays in parts])
+        results.append(combined.take(back))
+    return results
 
 
 def _flat(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -190,6 +208,12 @@ class ModelCatalog:
     def score(self, kind: OutputKind, model_ids: pa.Array, args: Sequence[pa.Array]) -> pa.Array:
         """Score rows whose model ids name models in this catalog; `args` as in `score_batch`."""
         return score_batch(kind, model_ids, self.versions(model_ids), args, self)
+
+    def score_kinds(
+        self, kinds: Sequence[OutputKind], model_ids: pa.Array, args: Sequence[pa.Array]
+    ) -> list[pa.Array]:
+        """Several results from one run of each model; `args` as in `score_batch`."""
+        return score_batch_kinds(kinds, model_ids, self.versions(model_ids), args, self)
 
 
 class InMemoryModels(ModelCatalog):

@@ -177,6 +177,15 @@ class Script:
             args.model_data_column, "--model-data-column"
         )
         self.outputs = check_outputs(_names(args.outputs))
+        needed = {o.lower() for o in self.outputs}
+        kinds = []
+        if needed == {"score"}:  # probabilities only: the model's cheapest run
+            kinds.append(OutputKind.SCORE)
+        elif needed - {"json_report"}:
+            kinds.append(OutputKind.PREDICT)
+        if "json_report" in needed:
+            kinds.append(OutputKind.JSON)
+        self.kinds = tuple(kinds)
         self.models = ScriptModels(inline=self.data_column is not None)
         for entry in args.model_file:
             model_id, sep, path = entry.partition("=")
@@ -344,15 +353,9 @@ class Script:
         self.take_models(first, cols, ids)
         names = [c for c in self.names if c != self.data_column]
         row = pa.StructArray.from_arrays([cols[c] for c in names], names=names)
-        needed = {o.lower() for o in self.outputs}
-        results: dict[OutputKind, pa.Array] = {}
         try:
-            if needed == {"score"}:  # probabilities only: the model's cheapest run
-                results[OutputKind.SCORE] = self.models.score(OutputKind.SCORE, ids, [row])
-            elif needed - {"json_report"}:
-                results[OutputKind.PREDICT] = self.models.score(OutputKind.PREDICT, ids, [row])
-            if "json_report" in needed:
-                results[OutputKind.JSON] = self.models.score(OutputKind.JSON, ids, [row])
+            arrays = self.models.score_kinds(self.kinds, ids, [row])  # one run per model
+            results = dict(zip(self.kinds, arrays, strict=True))
         except (InputError, UnknownModelError) as exc:
             raise ScriptInputError(f"lines {first}-{first + n - 1}: {exc}") from None
         out = [table.column(c).combine_chunks() for c in self.accumulate]
