@@ -192,6 +192,7 @@ class ModelCatalog:
 
     def __init__(self, versions: dict[str, str] | None = None) -> None:
         self._versions: dict[str, str] = dict(versions or {})
+        self._lookup: tuple[pa.Array, pa.Array] | None = None  # ids, versions; built on use
 
     def fetch(self, model_id: str) -> StoredModel | None:
         raise NotImplementedError
@@ -201,8 +202,12 @@ class ModelCatalog:
 
     def versions(self, model_ids: pa.Array) -> pa.Array:
         """Each row's version key; NULL where the id is NULL or not in the catalog."""
-        ids = pa.array(list(self._versions), pa.string())
-        keys = pa.array(list(self._versions.values()), pa.string())
+        if self._lookup is None:  # once per catalog, not once per batch
+            self._lookup = (
+                pa.array(list(self._versions), pa.string()),
+                pa.array(list(self._versions.values()), pa.string()),
+            )
+        ids, keys = self._lookup
         return keys.take(pc.index_in(_flat(model_ids).cast(pa.string()), value_set=ids))
 
     def score(self, kind: OutputKind, model_ids: pa.Array, args: Sequence[pa.Array]) -> pa.Array:
@@ -229,6 +234,7 @@ class InMemoryModels(ModelCatalog):
         version = version_key(sha, text)
         self._models[model_id] = StoredModel(model_id, blob, version, sha, text)
         self._versions[model_id] = version
+        self._lookup = None
 
     def fetch(self, model_id: str) -> StoredModel | None:
         return self._models.get(model_id)
