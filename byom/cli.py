@@ -14,6 +14,7 @@ from rich.table import Table
 
 from byom.errors import ByomError
 from byom.formats import sha256_hex
+from byom.scoring import StoredModel
 
 app = typer.Typer(
     help="Score ONNX and PMML models stored in a table, with SQL.",
@@ -223,9 +224,18 @@ def _print_table(result: Any, fmt: str) -> None:
     out.print(view)
 
 
-def _local_models(db: str, table: str, ids: list[str]) -> dict[str, bytes]:
+def _local_models(db: str, table: str, ids: list[str]) -> dict[str, StoredModel]:
+    """The models named, read once from the local (DuckDB) model table."""
+    from byom.errors import UnknownModelError
+
     _, store = _connect(db, table)
-    return {model_id: store.blob(model_id) for model_id in ids}
+    found = {}
+    for model_id in ids:
+        stored = store.fetch(model_id)
+        if stored is None:
+            raise UnknownModelError(model_id, store.model_ids(), table)
+        found[model_id] = stored
+    return found
 
 
 def _ids(text: str | None) -> list[str]:
@@ -276,16 +286,14 @@ def teradata_sql(
         ids = [model_id] if model_id else _ids(models)
         if not ids:
             raise ByomError("with --model-column, list the model ids it names in --models")
-        blobs = _local_models(db, table, ids)
+        stored = _local_models(db, table, ids)
         if inputs is None and model_id is not None:  # the input map saved with the model
-            _, store = _connect(db, table)
-            stored = store.fetch(model_id)
-            inputs = stored.input_map if stored is not None else None
+            inputs = stored[model_id].input_map
         query = ScriptQuery(
             table=input_table,
             columns=parse_columns(columns),
             database=database,
-            models={m: load_scorer(b, m) for m, b in blobs.items()},
+            models={m: load_scorer(s.blob, m, s.sha256) for m, s in stored.items()},
             model_id=model_id,
             model_column=model_column,
             delivery=delivery,
@@ -296,7 +304,7 @@ def teradata_sql(
             partition_key=partition_key,
             quotechar=quotechar,
             charset=charset,
-            model_shas={m: sha256_hex(b) for m, b in blobs.items()},
+            model_shas={m: s.sha256 or sha256_hex(s.blob) for m, s in stored.items()},
         )
         text = query.sql()
     except Exception as exc:
@@ -327,7 +335,7 @@ def teradata_deploy(
     from udfs.teradata import deploy
 
     try:
-        blobs = _local_models(db, table, _ids(models))
+        blobs = {m: s.blob for m, s in _local_models(db, table, _ids(models)).items()}
         deployment = deploy.plan(database, out_dir, blobs, replace=replace)
         for statement in deployment.statements:
             sys.stdout.write(statement + ";\n")
