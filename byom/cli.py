@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from byom.errors import ByomError
+from byom import config
+from byom.errors import ByomError, ModelTableError, ModelTooLargeError
 from byom.formats import sha256_hex
 from byom.scoring import StoredModel
 
@@ -34,7 +35,7 @@ app.add_typer(teradata_app, name="teradata")
 out = Console()
 err = Console(stderr=True)
 
-DB_HELP = "DuckDB database file (created if missing); env BYOM_DB"
+DB_HELP = "DuckDB database file (only `models add` creates it); env BYOM_DB"
 TABLE_HELP = "Model table: byom's full layout or any table with model_id and model columns"
 DbOption = typer.Option("byom.duckdb", "--db", envvar="BYOM_DB", help=DB_HELP)
 TableOption = typer.Option("byom_models", "--table", help=TABLE_HELP)
@@ -48,22 +49,35 @@ SparkTableOption = typer.Option(
 )
 
 
-def _connect(db: str, table: str) -> tuple[Any, Any]:
+def _connect(db: str, table: str, mode: str = "read") -> tuple[Any, Any]:
+    """A DuckDB connection with byom registered on the model table.
+
+    mode "create" (models add) creates the database file and the table when missing; "write"
+    (rm, query) and "read" (list, show, teradata) need both to exist, so a typo in --db or
+    --table is an error rather than a new, empty database; "read" also opens the file read-only.
+    """
     from udfs.duckdb import register
     from udfs.duckdb._engine import import_duckdb
 
     duckdb = import_duckdb()
-    con = duckdb.connect(db)
+    in_memory = db == ":memory:" or db.startswith(("md:", "motherduck:"))
+    if mode != "create" and not in_memory and not Path(db).exists():
+        raise ModelTableError(
+            f"database file {db!r} does not exist (in {Path.cwd()}); pass --db (env BYOM_DB) "
+            f"with an existing one, or create it and its model table with "
+            f"`byom models add MODEL_FILE --id ID --db {db}`"
+        )
+    con = duckdb.connect(db, read_only=mode == "read" and not in_memory)
     if sys.stderr.isatty():
         con.execute("SET enable_progress_bar = true")
-    store = register(con, table)
+    store = register(con, table, create=mode == "create")
     return con, store
 
 
-def _store(db: str, table: str, spark_table: str | None) -> Any:
+def _store(db: str, table: str, spark_table: str | None, mode: str = "read") -> Any:
     """The model table the command works on: DuckDB's, or Spark's with --spark-table."""
     if spark_table is None:
-        return _connect(db, table)[1]
+        return _connect(db, table, mode)[1]
     from udfs.spark import SparkModelStore
     from udfs.spark._engine import import_pyspark
 
@@ -95,10 +109,9 @@ def models_add(
 ) -> None:
     """Validate a model (it must load and score a sample row) and save it in the table."""
     try:
-        store = _store(db, table, spark_table)
-        record = store.add(
-            model_id, file.read_bytes(), replace=replace, inputs=inputs, description=description
-        )
+        blob = _read_model_file(file)
+        store = _store(db, table, spark_table, mode="create")
+        record = store.add(model_id, blob, replace=replace, inputs=inputs, description=description)
     except Exception as exc:
         _fail(exc)
     out.print(
@@ -106,6 +119,21 @@ def models_add(
         f"sha256 {record.sha256[:12]}) in {store.table}",
         highlight=False,
     )
+
+
+def _read_model_file(path: Path) -> bytes:
+    """The file's bytes, refusing an oversized file before reading it: at most limit + 1 bytes
+    are ever read, so a huge (or growing) file cannot exhaust memory."""
+    limit = config.MAX_MODEL_BYTES
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        blob = handle.read(limit + 1)
+    if size > limit or len(blob) > limit:
+        raise ModelTooLargeError(
+            f"model file {str(path)!r} is {max(size, len(blob)):,} bytes, over the limit of "
+            f"{limit:,}; raise BYOM_MAX_MODEL_BYTES if this model is trusted and really that large"
+        )
+    return blob
 
 
 @models_app.command("list")
@@ -157,7 +185,7 @@ def models_rm(
 ) -> None:
     """Remove a model from the table."""
     try:
-        store = _store(db, table, spark_table)
+        store = _store(db, table, spark_table, mode="write")
         store.remove(model_id)
     except Exception as exc:
         _fail(exc)
@@ -171,13 +199,18 @@ def query(
     table: str = TableOption,
     fmt: str = FormatOption,
 ) -> None:
-    """Run SQL with score / predict / predict_json registered; `score(model_id, *)` works."""
+    """Run SQL with score / predict / predict_json registered; `score(model_id, *)` works.
+
+    Every column is printed, in order, even when names repeat (`SELECT a.id, b.id`): csv and
+    table keep the names as they are; json prints one object per row, where a repeated name
+    gets a suffix the way DuckDB names such columns in a table (id, id_1, id_2, ...).
+    """
     from udfs.duckdb import sql
 
     _check_format(fmt)
     text = sys.stdin.read() if sql_text == "-" else sql_text
     try:
-        con, _ = _connect(db, table)
+        con, _ = _connect(db, table, mode="write")
         rel = sql(con, text)
         result = rel.fetch_arrow_table() if rel is not None else None
     except Exception as exc:
@@ -192,35 +225,51 @@ def _check_format(fmt: str) -> None:
         _fail(ByomError(f"unknown --format {fmt!r}; use table, csv or json"))
 
 
+def _unique_names(names: list[str]) -> list[str]:
+    """Names made unique the way DuckDB names a table's repeated columns: id, id_1, id_2."""
+    used: set[str] = set()
+    unique = []
+    for name in names:
+        candidate, k = name, 0
+        while candidate in used:
+            k += 1
+            candidate = f"{name}_{k}"
+        used.add(candidate)
+        unique.append(candidate)
+    return unique
+
+
 def _print_table(result: Any, fmt: str) -> None:
+    """Print by column position, never through a dict keyed by name, so that repeated column
+    names keep every value under its own header."""
     import pyarrow as pa
 
-    rows = result.to_pylist()
+    names = list(result.column_names)
+    columns = [result.column(i).to_pylist() for i in range(result.num_columns)]
+    rows = list(zip(*columns, strict=True)) if columns else []
     if fmt == "json":
-        sys.stdout.write(json.dumps(rows, default=str, indent=None) + "\n")
+        keys = _unique_names(names)
+        objects = [dict(zip(keys, row, strict=True)) for row in rows]
+        sys.stdout.write(json.dumps(objects, default=str, indent=None) + "\n")
         return
-    nested = {
-        f.name for f in result.schema if pa.types.is_nested(f.type) or pa.types.is_map(f.type)
-    }
+    nested = [pa.types.is_nested(f.type) or pa.types.is_map(f.type) for f in result.schema]
 
-    def cell(name: str, value: Any) -> str:
-        if value is None:
-            return ""
-        if name in nested:
-            return json.dumps(value, default=str)
-        return str(value)
+    def cells(row: tuple[Any, ...]) -> list[str]:
+        return [
+            "" if value is None else json.dumps(value, default=str) if deep else str(value)
+            for value, deep in zip(row, nested, strict=True)
+        ]
 
     if fmt == "csv":
         import csv
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(result.column_names)
-        for row in rows:
-            writer.writerow([cell(k, v) for k, v in row.items()])
+        writer.writerow(names)
+        writer.writerows(cells(row) for row in rows)
         return
-    view = Table(*result.column_names)
+    view = Table(*names)
     for row in rows:
-        view.add_row(*(cell(k, v) for k, v in row.items()))
+        view.add_row(*cells(row))
     out.print(view)
 
 
@@ -293,7 +342,7 @@ def teradata_sql(
             table=input_table,
             columns=parse_columns(columns),
             database=database,
-            models={m: load_scorer(s.blob, m, s.sha256) for m, s in stored.items()},
+            models={m: load_scorer(s.blob, m) for m, s in stored.items()},
             model_id=model_id,
             model_column=model_column,
             delivery=delivery,

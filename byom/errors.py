@@ -34,7 +34,8 @@ class ModelTooLargeError(ModelError):
 
 
 class UnsafeModelError(ModelError):
-    """The model file uses XML features that could attack the parser (DTD, entities)."""
+    """The model asks for something byom refuses to do for any model: XML entities or a DTD,
+    tensors read from files outside the model bytes."""
 
 
 class InvalidModelError(ModelError):

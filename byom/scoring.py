@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from byom.cache import ContentCache
 from byom.errors import InvalidValueError, ModelChangedError, UnknownModelError
-from byom.formats import sha256_hex
+from byom.formats import check_size, sha256_hex
 from byom.inputs import InputBinder, InputMap, parse_input_map
 from byom.outputs import ARROW_TYPES, OutputKind, render
 from byom.scorers import Scorer, load_scorer
@@ -97,8 +97,22 @@ def _bind(model_id: str, version: str, source: ModelSource) -> tuple[BoundModel,
             f"model {model_id!r} was replaced in {source.table} while this statement ran; "
             "run the statement again"
         )
-    scorer = load_scorer(stored.blob, model_id, stored.sha256)
-    return BoundModel.create(model_id, scorer, stored.input_map), len(stored.blob)
+    return _bind_bytes(model_id, version, stored.blob, stored.input_map)
+
+
+def _bind_bytes(
+    model_id: str, version: str, blob: bytes, input_map: str | None
+) -> tuple[BoundModel, int]:
+    """Bind bytes that claim to be `version`: the key is recomputed from the bytes themselves,
+    so no stored hash column can pass one model's bytes off as another's."""
+    check_size(blob, model_id)
+    if version_key(sha256_hex(blob), input_map) != version:
+        raise ModelChangedError(
+            f"model {model_id!r}: the bytes read do not match the version the statement "
+            "resolved (the model was replaced meanwhile); run the statement again"
+        )
+    scorer = load_scorer(blob, model_id)
+    return BoundModel.create(model_id, scorer, input_map), len(blob)
 
 
 def score_batch(
@@ -177,10 +191,13 @@ def _bound_for(model_id: str, version: str, source: ModelSource) -> BoundModel:
 
 
 def version_key(sha256: str, input_map: str | None) -> str:
-    """A model version: its content hash, plus the input map's hash when it has one."""
+    """A model version: its content hash, plus the input map's hash when it has one.
+
+    Engines that compute the key in SQL spell the same definition (DuckDB:
+    `sha256(model) || coalesce('/' || sha256(inputs), '')`)."""
     if input_map is None:
         return sha256
-    return f"{sha256}/{hashlib.md5(input_map.encode()).hexdigest()}"
+    return f"{sha256}/{hashlib.sha256(input_map.encode()).hexdigest()}"
 
 
 class ModelCatalog:

@@ -79,7 +79,7 @@ def prepare_model(
     check_size(blob, model_id)
     fmt = detect_format(blob, model_id)
     sha = sha256_hex(blob)
-    scorer = load_scorer(blob, model_id, sha)
+    scorer = load_scorer(blob, model_id)
     input_map = parse_input_map(inputs)
     bound = BoundModel.create(model_id, scorer, input_map)
     try:

@@ -90,7 +90,7 @@ def check_model_inputs(registration: Any, model_id: str, df: Any) -> None:
     from byom.scoring import BoundModel
 
     stored = registration.catalog.fetch(model_id)
-    scorer = load_scorer(stored.blob, model_id, stored.sha256)
+    scorer = load_scorer(stored.blob, model_id)
     needed = BoundModel.create(model_id, scorer, stored.input_map).binder.column_names()
     have = {c.lower() for c in df.columns}
     missing = [c for c in needed if c is not None and c.lower() not in have]

@@ -37,7 +37,10 @@ def _load_pmml(blob: bytes, model_id: str) -> Scorer:
     return PmmlScorer(blob, model_id)
 
 
-def load_scorer(blob: bytes, model_id: str = "", sha256: str | None = None) -> Scorer:
-    """Load (or fetch from the cache) the scorer for these model bytes."""
-    key = sha256 or sha256_hex(blob)
+def load_scorer(blob: bytes, model_id: str = "") -> Scorer:
+    """Load (or fetch from the cache) the scorer for these model bytes.
+
+    The key is always hashed from the bytes here, never taken from a caller or a table column:
+    a forged hash must not be able to select another model's scorer."""
+    key = sha256_hex(blob)
     return scorer_cache.get_or_load(key, lambda: (_load(blob, model_id), len(blob)))

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from byom import config
-from byom.errors import InvalidModelError, ScoringError
+from byom.errors import InvalidModelError, ScoringError, UnsafeModelError
 from byom.scorers.base import ModelInput, Prediction, Scorer, ValueType
 
 _ORT_TYPES: dict[str, ValueType] = {
@@ -52,6 +52,54 @@ def _strip_zipmap(model: Any) -> dict[str, tuple[str, ...]]:
     return removed
 
 
+def _external_data_refs(model: Any) -> list[str]:
+    """Names of every tensor whose data lives outside the model bytes, anywhere in the model.
+
+    onnxruntime refuses absolute and `../` locations but reads a plain relative one from the
+    scoring process's working directory, which would let a model stored in a table read (and
+    return through SQL) files beside a DuckDB process, a Spark executor or a Teradata AMP.
+    """
+    found: list[str] = []
+
+    def tensor(t: Any, where: str) -> None:
+        if t.data_location == 1 or len(t.external_data):  # TensorProto.EXTERNAL
+            location = next((e.value for e in t.external_data if e.key == "location"), "?")
+            found.append(f"{where} {t.name or '(unnamed)'!r} -> {location!r}")
+
+    def sparse(t: Any, where: str) -> None:
+        tensor(t.values, where)
+        tensor(t.indices, where)
+
+    def graph(g: Any) -> None:
+        for t in g.initializer:
+            tensor(t, "initializer")
+        for t in g.sparse_initializer:
+            sparse(t, "sparse initializer")
+        nodes(g.node)
+
+    def nodes(node_list: Any) -> None:
+        for node in node_list:
+            for attr in node.attribute:
+                where = f"attribute {attr.name!r} of node {node.name or node.op_type!r}:"
+                if attr.HasField("t"):
+                    tensor(attr.t, where)
+                for t in attr.tensors:
+                    tensor(t, where)
+                if attr.HasField("sparse_tensor"):
+                    sparse(attr.sparse_tensor, where)
+                for t in attr.sparse_tensors:
+                    sparse(t, where)
+                if attr.HasField("g"):
+                    graph(attr.g)
+                for g in attr.graphs:
+                    graph(g)
+
+    graph(model.graph)
+    for function in model.functions:
+        nodes(function.node)
+    return found
+
+
 def _class_labels(model: Any) -> tuple[str, ...]:
     for node in model.graph.node:
         for attr in node.attribute:
@@ -91,6 +139,16 @@ class OnnxScorer(Scorer):
         who = f"model {model_id!r}" if model_id else "the ONNX model"
         try:
             proto = onnx.load_model_from_string(blob)
+        except Exception as exc:  # the protobuf parser raises several unrelated types
+            raise InvalidModelError(f"{who} cannot be loaded by onnxruntime: {exc}") from exc
+        external = _external_data_refs(proto)
+        if external:
+            raise UnsafeModelError(
+                f"{who} refers to external data ({'; '.join(external[:3])}), which byom refuses: "
+                "a model must carry all its tensors inside its own bytes; re-save it with "
+                "onnx.save_model(model, path, save_as_external_data=False)"
+            )
+        try:
             zipmaps = _strip_zipmap(proto)
             classes = _class_labels(proto)
             opts = ort.SessionOptions()

@@ -75,7 +75,7 @@ class DuckDBModelStore:
                 "it with `byom models add`"
             )
         if "sha256" in cols and "inputs" in cols:
-            return f"({alias}.sha256 || coalesce('/' || md5({alias}.inputs), ''))"
+            return f"({alias}.sha256 || coalesce('/' || sha256({alias}.inputs), ''))"
         if "sha256" in cols:
             return f"{alias}.sha256"
         return f"sha256({alias}.model)"
