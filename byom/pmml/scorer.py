@@ -54,6 +54,8 @@ class NativePmmlScorer(Scorer):
             if isinstance(model, TreeModel):
                 declared.append("node_id")
         self._declared = declared
+        #: Output fields of dataType boolean, which predict_json reports as JSON booleans.
+        self._booleans = {n for n in declared if plan.ctx.type_of(n) == "boolean"}
         self._numeric_labels = model.numeric_target
 
     def output_names(self) -> list[str]:
@@ -81,7 +83,11 @@ class NativePmmlScorer(Scorer):
             if name == self.target:
                 continue
             if name in values:
-                pred.outputs[name] = _arrow(values[name])
+                column = values[name]
+                if name in self._booleans and column.dtype != object:
+                    pred.outputs[name] = _booleans(column)
+                else:
+                    pred.outputs[name] = _arrow(column)
             elif name == f"predicted_{self.target}":
                 pred.outputs[name] = predicted
             elif name == "node_id" and result.entities is not None:
@@ -102,6 +108,12 @@ def _arrow(column: np.ndarray) -> pa.Array:
     if column.dtype == object:
         return pa.array(column, pa.string(), from_pandas=True)
     return pa.array(column.astype(np.float64, copy=False), pa.float64(), from_pandas=True)
+
+
+def _booleans(column: np.ndarray) -> pa.Array:
+    """A boolean field's 1.0 / 0.0 / NaN column as Arrow booleans (NaN: NULL)."""
+    numbers = column.astype(np.float64, copy=False)
+    return pa.array(numbers != 0, pa.bool_(), mask=np.isnan(numbers))
 
 
 def _as_number(labels: pa.Array) -> pa.Array:

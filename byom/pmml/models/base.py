@@ -41,6 +41,9 @@ class ModelResult:
     probabilities: np.ndarray | None = None
     #: Tree node ids (entityId), when the model has them.
     entities: np.ndarray | None = None
+    #: Output fields of the segments a model chain (or selectFirst) reports, as JPMML nests
+    #: them: the last segment's probabilities of an XGBoost or LightGBM export.
+    nested: dict[str, np.ndarray] | None = None
 
 
 def canonical_label(text: str, numeric: bool) -> str:
@@ -95,7 +98,8 @@ class ModelPlan:
         self.function = element.get("functionName", "")
         if self.function not in getattr(self, "FUNCTIONS", ("regression", "classification")):
             raise ctx.doc.unsupported(element, f'functionName="{self.function}"')
-        self.float_math = element.get("x-mathContext", "") == "float" or ctx.float_math
+        # JPMML's x-mathContext="float" holds for the element that carries it, not its segments.
+        self.float_math = element.get("x-mathContext", "") == "float"
         self.mining = read_mining_schema(ctx.doc, element)
         for plan in self.mining:
             if plan.name not in ctx.types:
@@ -148,12 +152,12 @@ class ModelPlan:
                 element.get("value"),
                 element.get("isFinalResult", "true") != "false",
             )
+            default_type = extra.get(feature, self.target_type)
             if feature in ("transformedValue", "decision"):
                 expr = next((c for c in element if c.tag in EXPRESSION_TAGS), None)
                 if expr is None:
                     raise ctx.doc.invalid(element, "has no expression")
-                plan.expression = compile_expr(ctx, expr)[0]
-            default_type = extra.get(feature, self.target_type)
+                plan.expression, default_type = compile_expr(ctx, expr)
             if feature == "probability":
                 default_type = "double"
             elif feature == "entityId":
@@ -182,23 +186,26 @@ class ModelPlan:
         return result, values
 
     def _rescale(self, value: np.ndarray) -> np.ndarray:
+        """Targets, in JPMML's order: clamp to min / max, multiply, add, then castInteger."""
         t = self.targets
         assert t is not None
         dtype: Any = np.float32 if self.float_math else np.float64
         out: Any = value.astype(dtype, copy=False)
+        if t.low is not None or t.high is not None:
+            low = -np.inf if t.low is None else t.low
+            high = np.inf if t.high is None else t.high
+            out = np.clip(out, dtype(low), dtype(high))
         if t.factor != 1.0:
             out = out * dtype(t.factor)
         if t.constant != 0.0:
             out = out + dtype(t.constant)
-        if t.low is not None or t.high is not None:
-            out = np.clip(out, t.low, t.high)
         if t.cast == "round":
-            out = np.floor(out + 0.5)
+            out = np.floor(out + dtype(0.5))
         elif t.cast == "ceiling":
             out = np.ceil(out)
         elif t.cast == "floor":
             out = np.floor(out)
-        return out
+        return out.astype(dtype, copy=False)
 
     def _output(self, plan: OutputFieldPlan, result: ModelResult, scope: Scope) -> np.ndarray:
         n = result.n

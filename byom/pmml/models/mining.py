@@ -8,6 +8,7 @@ traversed together (`byom.pmml.forest.Forest`).
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -69,28 +70,19 @@ class MiningModel(ModelPlan):
         if self.missing_treatment not in ("returnMissing", "skipSegment", "continue"):
             raise ctx.doc.unsupported(segmentation, "missingPredictionTreatment")
         self.segments: list[tuple[Predicate, float, ModelPlan]] = []
-        saved = ctx.float_math
-        ctx.float_math = self.float_math
-        try:
-            for segment in children(segmentation, "Segment"):
-                predicate_element = find_predicate(segment)
-                if predicate_element is None:
-                    raise ctx.doc.invalid(segment, "has no predicate")
-                predicate = compile_predicate(ctx, predicate_element)
-                model_element = next(
-                    (
-                        c
-                        for c in segment
-                        if c.tag not in ("Extension",) and c is not predicate_element
-                    ),
-                    None,
-                )
-                if model_element is None:
-                    raise ctx.doc.invalid(segment, "has no model")
-                weight = float(segment.get("weight", "1"))
-                self.segments.append((predicate, weight, compile_model(ctx, model_element)))
-        finally:
-            ctx.float_math = saved
+        for segment in children(segmentation, "Segment"):
+            predicate_element = find_predicate(segment)
+            if predicate_element is None:
+                raise ctx.doc.invalid(segment, "has no predicate")
+            predicate = compile_predicate(ctx, predicate_element)
+            model_element = next(
+                (c for c in segment if c.tag not in ("Extension",) and c is not predicate_element),
+                None,
+            )
+            if model_element is None:
+                raise ctx.doc.invalid(segment, "has no model")
+            weight = float(segment.get("weight", "1"))
+            self.segments.append((predicate, weight, compile_model(ctx, model_element)))
         if not self.segments:
             raise ctx.doc.invalid(segmentation, "has no Segment")
         if self.function == "classification" and not self.classes:
@@ -124,14 +116,35 @@ class MiningModel(ModelPlan):
         self.compile_outputs(ctx)
 
     def final_outputs(self) -> list[str]:
-        """The OutputFields a caller sees: this model's, else (model chain) the last segment's."""
-        own = [o.name for o in self.outputs if o.final]
-        if own or self.method != "modelChain":
-            return own
-        last = self.segments[-1][2]
-        if isinstance(last, MiningModel):
-            return last.final_outputs()
-        return [o.name for o in last.outputs if o.final]
+        """The OutputFields a caller sees, as JPMML reports them: for a model chain those of its
+        last segments (from the last one whose predicate is True), for selectFirst those of its
+        first ones (up to the first True one), then the model's own."""
+        names = []
+        for model in self._reported_segments():
+            if isinstance(model, MiningModel):
+                names += model.final_outputs()
+            else:
+                names += [o.name for o in model.outputs if o.final]
+        names += [o.name for o in self.outputs if o.final]
+        return list(dict.fromkeys(names))
+
+    def _reported_segments(self) -> list[ModelPlan]:
+        """The segments whose output fields JPMML nests into this model's (see final_outputs)."""
+        if self.method not in ("modelChain", "selectFirst"):
+            return []
+        ordered = self.segments[::-1] if self.method == "modelChain" else self.segments
+        picked = []
+        for predicate, _, model in ordered:
+            picked.append(model)
+            if isinstance(predicate, Constant) and predicate.value:
+                break
+        return picked[::-1] if self.method == "modelChain" else picked
+
+    def evaluate(self, scope: Scope) -> tuple[ModelResult, dict[str, np.ndarray]]:
+        result, values = super().evaluate(scope)
+        if result.nested:
+            values = {**result.nested, **values}
+        return result, values
 
     def _segment_results(self, scope: Scope) -> list[tuple[np.ndarray, float, ModelResult]]:
         results = []
@@ -150,8 +163,10 @@ class MiningModel(ModelPlan):
             chosen, _ = predicate(scope, None)
             result, outputs = model.evaluate(scope)
             if self.method == "modelChain":
-                for name, column in outputs.items():
-                    scope.set(name, column)
+                for o in model.outputs:  # only the segment's own fields feed later segments
+                    scope.set(o.name, outputs[o.name])
+            if self.method in ("modelChain", "selectFirst"):
+                result = replace(result, nested=outputs)
             results.append((chosen, weight, result))
         return results
 
@@ -159,10 +174,32 @@ class MiningModel(ModelPlan):
         n = scope.n
         results = self._segment_results(scope)
         if self.method in ("modelChain", "selectFirst"):
-            return self._select(results, n, last=self.method == "modelChain")
+            out = self._select(results, n, last=self.method == "modelChain")
+            return replace(out, nested=self._nested(results, n))
         if self.function == "regression":
             return ModelResult(n, value=self._combine_values(results, n))
         return self._combine_classes(results, n)
+
+    def _nested(
+        self, results: list[tuple[np.ndarray, float, ModelResult]], n: int
+    ) -> dict[str, np.ndarray]:
+        """The reported segments' output columns, missing on rows where the segment did not
+        give the result (its predicate was not TRUE, or selectFirst took an earlier one)."""
+        reported = {id(m) for m in self._reported_segments()}
+        taken = np.zeros(n, bool)
+        nested: dict[str, np.ndarray] = {}
+        for (_, _, model), (chosen, _, r) in zip(self.segments, results, strict=True):
+            ran = chosen & ~taken if self.method == "selectFirst" else chosen
+            if self.method == "selectFirst":
+                taken |= chosen
+            if id(model) not in reported or not r.nested:
+                continue
+            for name, column in r.nested.items():
+                if not ran.all():
+                    column = column.astype(object if column.dtype == object else np.float64)
+                    column[~ran] = None if column.dtype == object else np.nan
+                nested.setdefault(name, column)
+        return nested
 
     def _select(
         self, results: list[tuple[np.ndarray, float, ModelResult]], n: int, last: bool

@@ -8,6 +8,7 @@ from xml.etree.ElementTree import Element
 
 import numpy as np
 
+from byom.pmml import floatmath
 from byom.pmml.models.base import ModelPlan, ModelResult, labels_from_probabilities
 from byom.pmml.scope import Context, Scope
 from byom.pmml.xml import children
@@ -111,43 +112,60 @@ class RegressionModel(ModelPlan):
         return name
 
     def _table_value(self, table: _Table, scope: Scope) -> np.ndarray:
-        dtype: Any = np.float32 if self.float_math else np.float64
-        y: Any = np.full(scope.n, table.intercept, dtype=dtype)
+        if self.float_math:
+            return self._float_table_value(table, scope)
+        y: Any = np.full(scope.n, table.intercept, dtype=np.float64)
         for name, exponent, coefficient in table.numeric:
-            x: Any = scope.get(name).astype(dtype, copy=False)
+            x: Any = scope.get(name).astype(np.float64, copy=False)
             y = y + coefficient * (x if exponent == 1 else x**exponent)
         for name, value, coefficient in table.categorical:
             column = scope.get(name)
             # A missing category adds nothing (as pypmml scores it).
-            y = y + coefficient * (column == value).astype(dtype)
+            y = y + coefficient * (column == value).astype(np.float64)
         for names, coefficient in table.terms:
-            product: Any = np.ones(scope.n, dtype=dtype)
+            product: Any = np.ones(scope.n, dtype=np.float64)
             for name in names:
-                product = product * scope.get(name).astype(dtype, copy=False)
+                product = product * scope.get(name).astype(np.float64, copy=False)
             y = y + coefficient * product
         return y
+
+    def _float_table_value(self, table: _Table, scope: Scope) -> np.ndarray:
+        """JPMML's float RegressionTable: each term rounded to float and added in document
+        order (numeric, categorical, terms), the intercept last."""
+        f32 = np.float32
+        y: Any = np.zeros(scope.n, dtype=f32)
+        for name, exponent, coefficient in table.numeric:
+            x: Any = scope.get(name).astype(f32, copy=False)
+            if exponent != 1:
+                x = np.power(x.astype(np.float64), float(exponent)).astype(f32)
+            y = y + f32(coefficient) * x
+        for name, value, coefficient in table.categorical:
+            y = y + np.where(scope.get(name) == value, f32(coefficient), f32(0))
+        for names, coefficient in table.terms:
+            product: Any = np.full(scope.n, f32(coefficient))
+            for name in names:
+                product = product * scope.get(name).astype(f32, copy=False)
+            y = y + product
+        if table.intercept != 0:
+            y = y + f32(table.intercept)
+        return y.astype(f32, copy=False)
 
     def score(self, scope: Scope) -> ModelResult:
         n = scope.n
         if self.function == "regression":
             y = self._table_value(self.tables[0], scope)
             if self.method != "none":
-                y = _link(self.method, y)
+                y = (
+                    floatmath.inverse_link(self.method, y)
+                    if self.float_math
+                    else _link(self.method, y)
+                )
             return ModelResult(n, value=y)
-        ys = np.column_stack([self._table_value(t, scope) for t in self.tables]).astype(np.float64)
-        k = ys.shape[1]
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            if self.method == "softmax":
-                shifted = np.exp(ys - ys.max(axis=1, keepdims=True))
-                p = shifted / shifted.sum(axis=1, keepdims=True)
-            elif self.method == "simplemax":
-                p = ys / ys.sum(axis=1, keepdims=True)
-            else:
-                p = np.empty_like(ys)
-                p[:, : k - 1] = _link(self.method, ys[:, : k - 1])
-                p[:, k - 1] = 1.0 - p[:, : k - 1].sum(axis=1)
-                if self.method == "exp" and k > 2:
-                    p[:, k - 1] = _link("exp", ys[:, k - 1])
+        ys = np.column_stack([self._table_value(t, scope) for t in self.tables])
+        if self.float_math:
+            p = self._float_probabilities(ys)
+        else:
+            p = self._probabilities(ys.astype(np.float64))
         order = [t.category for t in self.tables]
         proba = np.full((n, len(self.classes)), 0.0)
         for j, c in enumerate(order):
@@ -160,6 +178,52 @@ class RegressionModel(ModelPlan):
             classes=self.classes,
             probabilities=proba,
         )
+
+    def _probabilities(self, ys: np.ndarray) -> np.ndarray:
+        k = ys.shape[1]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if self.method == "softmax":
+                shifted = np.exp(ys - ys.max(axis=1, keepdims=True))
+                return shifted / shifted.sum(axis=1, keepdims=True)
+            if self.method == "simplemax":
+                return ys / ys.sum(axis=1, keepdims=True)
+            p = np.empty_like(ys)
+            p[:, : k - 1] = _link(self.method, ys[:, : k - 1])
+            p[:, k - 1] = 1.0 - p[:, : k - 1].sum(axis=1)
+            if self.method == "exp" and k > 2:
+                p[:, k - 1] = _link("exp", ys[:, k - 1])
+            return p
+
+    def _float_probabilities(self, ys: np.ndarray) -> np.ndarray:
+        """JPMML's float classification (RegressionTableUtil): two classes get the link of the
+        first table and 1 - p (softmax too, when the second table is empty); more classes get
+        softmax or simplemax, or every link value normalized to sum to one."""
+        f32 = np.float32
+        k = ys.shape[1]
+        method = self.method
+        if k == 2 and method == "softmax" and self._empty_second_table():
+            method = "logit"
+        if k == 2 and method not in ("softmax", "simplemax"):
+            first = ys[:, 0] if method != "none" else np.clip(ys[:, 0], f32(0), f32(1))
+            if method != "none":
+                first = floatmath.inverse_link(method, first)
+            return np.column_stack([first, (f32(1) - first).astype(f32)])
+        if method == "softmax":
+            return floatmath.softmax(ys)
+        if method == "simplemax":
+            return floatmath.simplemax(ys)
+        if method == "none":
+            p = ys.astype(f32, copy=True)
+            rest = p[:, 0].copy()
+            for j in range(1, k - 1):
+                rest = (rest + p[:, j]).astype(f32)
+            p[:, k - 1] = f32(1) - rest
+            return p
+        return floatmath.simplemax(floatmath.inverse_link(method, ys))
+
+    def _empty_second_table(self) -> bool:
+        t = self.tables[1]
+        return not (t.numeric or t.categorical or t.terms) and t.intercept == 0
 
 
 def sorted_classes(values: list[str], model: ModelPlan) -> list[str]:

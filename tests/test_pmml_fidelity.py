@@ -1,0 +1,245 @@
+"""Native PMML evaluator fidelity to JPMML (issue 14): model-chain outputs, boolean outputs,
+x-mathContext="float", TextIndex, and deeply nested documents.
+
+References: pypmml (PMML4S) for documents it evaluates as JPMML does; for x-mathContext="float",
+which pypmml ignores (it computes in double, ~1e-7 away), outputs recorded from JPMML-Evaluator
+(tests/pmml_float_cases.py), plus a live JPMML comparison where `jpmml_evaluator` is installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from pmml_float_cases import DOCS, EXPECTED, ROWS
+from pmml_reference import scorer_pair
+
+from byom.outputs import json_rows
+from byom.pmml.scorer import NativePmmlScorer
+from udfs.duckdb import sql
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@functools.cache
+def _classifier(kind: str) -> tuple[bytes, pd.DataFrame]:
+    """A small sklearn2pmml export (modelChain of a tree sum and a logit) and held-out rows."""
+    from sklearn.datasets import make_classification
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    from byom.export import sklearn_to_pmml
+
+    classes = 3 if kind.endswith("3") else 2
+    Xa, ya = make_classification(
+        n_samples=400, n_features=5, n_informative=3, n_classes=classes, random_state=7
+    )
+    X = pd.DataFrame(Xa, columns=[f"x{i}" for i in range(5)])
+    y = pd.Series(ya, name="y")
+    if kind.startswith("lightgbm"):
+        from lightgbm import LGBMClassifier
+
+        model: Any = LGBMClassifier(
+            n_estimators=5, num_leaves=7, n_jobs=1, verbose=-1, deterministic=True,
+            force_row_wise=True, random_state=0,
+        )  # fmt: skip
+    elif kind.startswith("xgboost"):
+        from xgboost import XGBClassifier
+
+        model = XGBClassifier(n_estimators=5, max_depth=3, n_jobs=1, random_state=0)
+    else:
+        from sklearn.ensemble import GradientBoostingClassifier
+
+        model = GradientBoostingClassifier(n_estimators=5, max_depth=2, random_state=0)
+    pipe = PMMLPipeline([("clf", model)]).fit(X.iloc[:300], y.iloc[:300])
+    return sklearn_to_pmml(pipe), X.iloc[300:].reset_index(drop=True)
+
+
+def _json(pred) -> list[dict[str, Any]]:
+    return [json.loads(r) for r in json_rows(pred).to_pylist()]
+
+
+def _features(scorer: NativePmmlScorer, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {i.name: frame[i.name].to_numpy(np.float64) for i in scorer.inputs}
+
+
+def _assert_rows_close(mine: list[dict], theirs: list[dict], atol: float) -> None:
+    assert [list(r) for r in mine] == [list(r) for r in theirs]  # same names, same order
+    for a, b in zip(mine, theirs, strict=True):
+        for name, value in b.items():
+            if isinstance(value, float) or isinstance(a[name], float):
+                assert a[name] == pytest.approx(value, abs=atol, rel=0), name
+            else:
+                assert a[name] == value, name
+
+
+# ----------------------------------------------------------------------------- 1. model chain
+
+
+@pytest.mark.parametrize("kind", ["lightgbm", "gradient_boosting", "xgboost", "xgboost3"])
+def test_model_chain_reports_last_segment_outputs(kind):
+    """sklearn2pmml's classifiers declare probability(<class>) only on the chain's last
+    segment; JPMML (and pypmml) report them, with the same names and values."""
+    blob, rows = _classifier(kind)
+    native, jvm = scorer_pair(blob)
+    classes = ["0", "1", "2"] if kind.endswith("3") else ["0", "1"]
+    assert native.output_names() == ["y", *[f"probability({c})" for c in classes]]
+    assert native.output_names() == jvm.output_names()
+    features = _features(native, rows)
+    mine = _json(native.predict(features, len(rows)))
+    theirs = _json(jvm.predict(features, len(rows)))
+    # XGBoost's float math (x-mathContext) is JPMML's, not pypmml's: ~1e-7 apart.
+    _assert_rows_close(mine, theirs, 1e-6 if kind.startswith("xgboost") else 1e-13)
+    assert all(r["probability(1)"] is not None for r in mine)
+
+
+def test_predict_json_in_duckdb_reports_chain_probabilities(con, store):
+    blob, rows = _classifier("lightgbm")
+    store.add("lgbm", blob)
+    con.register("rows", rows.assign(id=range(len(rows))))
+    got = sql(con, "SELECT predict_json('lgbm', *) AS j FROM rows ORDER BY id").fetchall()
+    _, jvm = scorer_pair(blob)
+    theirs = _json(jvm.predict(_features(NativePmmlScorer(blob), rows), len(rows)))
+    _assert_rows_close([json.loads(r[0]) for r in got], theirs, 1e-13)
+
+
+_CHAIN = b"""<?xml version="1.0"?>
+<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4"><Header/>
+  <DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="y" optype="continuous" dataType="double"/>
+  </DataDictionary>
+  <MiningModel functionName="regression">
+    <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+    <Output><OutputField name="top" feature="predictedValue" dataType="double"/></Output>
+    <Segmentation multipleModelMethod="modelChain">
+      <Segment id="1"><True/>
+        <RegressionModel functionName="regression">
+          <MiningSchema><MiningField name="x"/></MiningSchema>
+          <Output><OutputField name="first" feature="predictedValue" dataType="double"/></Output>
+          <RegressionTable intercept="1"><NumericPredictor name="x" coefficient="2"/>
+          </RegressionTable>
+        </RegressionModel>
+      </Segment>
+      <Segment id="2"><True/>
+        <RegressionModel functionName="regression">
+          <MiningSchema><MiningField name="first"/></MiningSchema>
+          <Output><OutputField name="second" feature="predictedValue" dataType="double"/>
+          </Output>
+          <RegressionTable intercept="0"><NumericPredictor name="first" coefficient="10"/>
+          </RegressionTable>
+        </RegressionModel>
+      </Segment>
+    </Segmentation>
+  </MiningModel>
+</PMML>"""
+
+
+def test_model_chain_nests_last_segment_fields_before_its_own():
+    """JPMML's names (MiningModelEvaluator.createOutputFields, depth first): the fields of the
+    segments from the last True one on, then the mining model's own; not earlier segments'."""
+    scorer = NativePmmlScorer(_CHAIN)
+    assert scorer.output_names() == ["y", "second", "top"]
+    got = _json(scorer.predict({"x": np.array([1.0, np.nan])}, 2))
+    assert got == [{"y": 30, "second": 30, "top": 30}, {"y": None, "second": None, "top": None}]
+
+
+# ----------------------------------------------------------------------------- 2. booleans
+
+_BOOLEANS = b"""<?xml version="1.0"?>
+<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4"><Header/>
+  <DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="y" optype="continuous" dataType="double"/>
+  </DataDictionary>
+  <RegressionModel functionName="regression">
+    <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+    <Output>
+      <OutputField name="yhat" feature="predictedValue" dataType="double"/>
+      <OutputField name="big" feature="transformedValue" dataType="boolean" optype="categorical">
+        <Apply function="greaterThan"><FieldRef field="yhat"/><Constant>1.5</Constant></Apply>
+      </OutputField>
+      <OutputField name="small" feature="transformedValue" optype="categorical">
+        <Apply function="lessThan"><FieldRef field="yhat"/><Constant>1.5</Constant></Apply>
+      </OutputField>
+      <OutputField name="absent" feature="transformedValue" dataType="boolean">
+        <Apply function="isMissing"><FieldRef field="x"/></Apply>
+      </OutputField>
+    </Output>
+    <RegressionTable intercept="1"><NumericPredictor name="x" coefficient="1"/></RegressionTable>
+  </RegressionModel>
+</PMML>"""
+
+
+def test_boolean_output_fields_are_json_booleans_like_pypmml():
+    """dataType="boolean" (or a boolean expression with no dataType) is true / false in
+    predict_json, as pypmml and JPMML report it, not 1 / 0."""
+    native, jvm = scorer_pair(_BOOLEANS)
+    x = np.array([0.0, 1.0, 7.5])
+    mine, theirs = _json(native.predict({"x": x}, 3)), _json(jvm.predict({"x": x}, 3))
+    assert mine == theirs
+    assert [r["big"] for r in mine] == [False, True, True]
+    assert all(type(r[k]) is bool for r in mine for k in ("big", "small", "absent"))
+
+
+def test_boolean_outputs_through_duckdb(con, store):
+    store.add("flags", _BOOLEANS)
+    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES (1, 0.0), (2, 1.0), (3, NULL)) v(id, x)")
+    got = sql(con, "SELECT predict_json('flags', *) FROM t ORDER BY id").fetchall()
+    rows = [json.loads(r[0]) for r in got]
+    assert [(r["big"], r["small"], r["absent"]) for r in rows[:2]] == [
+        (False, True, False),
+        (True, False, False),
+    ]
+    assert rows[2]["absent"] is True and rows[2]["big"] is None  # NULL stays null
+
+
+# ----------------------------------------------------------------------------- 3. float math
+
+
+def _float_features(scorer: NativePmmlScorer) -> dict[str, np.ndarray]:
+    return {i.name: np.array(ROWS[i.name], np.float64) for i in scorer.inputs}
+
+
+@pytest.mark.parametrize("name", sorted(DOCS))
+def test_float_math_context_equals_jpmml(name):
+    """XGBoost exports (x-mathContext="float"): trees, sum, Targets, logit / softmax and float
+    output fields as JPMML computes them, to the last bit."""
+    scorer = NativePmmlScorer(DOCS[name].encode())
+    n = len(ROWS["a"])
+    pred = scorer.predict(_float_features(scorer), n)
+    if pred.probabilities is not None:  # the numbers themselves, before any output naming
+        expected = [EXPECTED[name][f"probability({c})"] for c in pred.classes]
+        np.testing.assert_allclose(pred.probabilities, np.transpose(expected), rtol=0, atol=1e-13)
+    got = pa.table(pred.outputs).to_pydict()
+    for column, expected in EXPECTED[name].items():
+        have = np.array([np.nan if v is None else v for v in got[column]], np.float64)
+        np.testing.assert_allclose(have, expected, rtol=0, atol=1e-13, err_msg=column)
+
+
+def test_float_math_through_duckdb(con, store):
+    store.add("xgb", DOCS["binary"].encode())
+    con.register("rows", pd.DataFrame(ROWS).assign(id=range(len(ROWS["a"]))))
+    got = sql(con, "SELECT predict_json('xgb', *) FROM rows ORDER BY id").fetchall()
+    have = [json.loads(r[0])["probability(1)"] for r in got]
+    np.testing.assert_allclose(have, EXPECTED["binary"]["probability(1)"], rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("kind", ["xgboost", "xgboost3"])
+def test_float_math_equals_live_jpmml(kind):
+    """Where jpmml-evaluator is installed (not a byom dependency): fresh XGBoost exports."""
+    evaluator = pytest.importorskip("jpmml_evaluator", reason="jpmml-evaluator not installed")
+    from byom.java import ensure_java
+
+    ensure_java()
+    blob, rows = _classifier(kind)
+    expected = evaluator.make_evaluator(blob.decode(), backend="py4j").verify().evaluateAll(rows)
+    scorer = NativePmmlScorer(blob)
+    got = scorer.predict(_features(scorer, rows), len(rows)).outputs
+    for column in expected.columns:
+        if column.startswith("probability"):
+            np.testing.assert_array_equal(got[column].to_numpy(), expected[column].to_numpy())
