@@ -33,7 +33,7 @@ teradata_app = typer.Typer(
 app.add_typer(teradata_app, name="teradata")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per message, whatever the width
 
 DB_HELP = "DuckDB database file (only `models add` creates it); env BYOM_DB"
 TABLE_HELP = "Model table: byom's full layout or any table with model_id and model columns"
@@ -212,7 +212,9 @@ def query(
     try:
         con, _ = _connect(db, table, mode="write")
         rel = sql(con, text)
-        result = rel.fetch_arrow_table() if rel is not None else None
+        # to_arrow_table is DuckDB 1.5+'s name; fetch_arrow_table warns there.
+        fetch = getattr(rel, "to_arrow_table", None) or getattr(rel, "fetch_arrow_table", None)
+        result = fetch() if rel is not None and fetch is not None else None
     except Exception as exc:
         _fail(exc)
     if result is None:
@@ -288,7 +290,20 @@ def _local_models(db: str, table: str, ids: list[str]) -> dict[str, StoredModel]
 
 
 def _ids(text: str | None) -> list[str]:
-    return [t.strip() for t in (text or "").split(",") if t.strip()]
+    """A comma-separated option's names, in order, each once (`--models a,a` means a)."""
+    return list(dict.fromkeys(t.strip() for t in (text or "").split(",") if t.strip()))
+
+
+def _check_unique_columns(columns: list[Any]) -> None:
+    """Teradata names columns case-insensitively; a repeated one would score the wrong value."""
+    seen: dict[str, str] = {}
+    for column in columns:
+        if column.name.lower() in seen:
+            raise ByomError(
+                f"--columns names column {column.name!r} twice ({seen[column.name.lower()]!r} "
+                "before): give each column of the input its own name, e.g. `b.id AS b_id`"
+            )
+        seen[column.name.lower()] = column.name
 
 
 @teradata_app.command("sql")
@@ -335,6 +350,7 @@ def teradata_sql(
         ids = [model_id] if model_id else _ids(models)
         if not ids:
             raise ByomError("with --model-column, list the model ids it names in --models")
+        _check_unique_columns(parse_columns(columns))
         stored = _local_models(db, table, ids)
         if inputs is None and model_id is not None:  # the input map saved with the model
             inputs = stored[model_id].input_map

@@ -196,3 +196,138 @@ def test_teradata_sql_prints_a_runnable_script_query(db, tmp_path, iris, iris_lo
     got = np.array([float(line.split("\t")[1]) for line in run.stdout.splitlines()])
     X = iris[IRIS_FEATURES].to_numpy(np.float32)[:20]
     np.testing.assert_allclose(got, iris_logreg[0].predict_proba(X).max(axis=1), atol=1e-6)
+
+
+# -- issue 14 ---------------------------------------------------------------------------------
+
+MEASURE_RSS = """
+import resource, subprocess, sys
+run = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stdout.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) + "\\n")
+sys.stdout.write(str(run.returncode) + "\\n" + run.stderr)
+"""
+
+
+@pytest.mark.parametrize("target", ["--db", "--spark-table"])
+def test_models_add_refuses_an_oversized_file_without_reading_it(tmp_path, target):
+    """A 600 MB file over a 1 MB limit is refused by its size: the command stays small."""
+    import os
+
+    big = tmp_path / "huge.onnx"
+    with big.open("wb") as handle:
+        handle.truncate(600 * 1024**2)  # sparse: costs no disk
+    where = str(tmp_path / ("models.duckdb" if target == "--db" else "spark_models"))
+    # A fresh parent process, so that RUSAGE_CHILDREN sees only this command.
+    measured = subprocess.run(
+        [sys.executable, "-c", MEASURE_RSS, sys.executable, "-m", "byom.cli",
+         "models", "add", str(big), "--id", "huge", target, where],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "BYOM_MAX_MODEL_BYTES": str(1024**2)},
+    )  # fmt: skip
+    peak_kib, code, stderr = measured.stdout.split("\n", 2)
+    assert code == "1", stderr
+    assert "huge.onnx" in stderr and "629,145,600 bytes, over the limit of 1,048,576" in stderr
+    assert "BYOM_MAX_MODEL_BYTES" in stderr
+    assert int(peak_kib) < 300 * 1024, f"peak RSS {int(peak_kib) // 1024} MiB"
+    assert not os.path.exists(where)  # refused before the model table was touched
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "table"])
+def test_query_keeps_every_column_when_names_repeat(tmp_path, fmt):
+    """`SELECT a.id, b.id` style results keep each value under its own header, in order."""
+    import duckdb
+
+    from udfs.duckdb import register
+
+    path = str(tmp_path / "q.duckdb")
+    con = duckdb.connect(path)
+    register(con)  # an empty model table: byom query needs one
+    con.close()
+    text = byom("query", "SELECT 1 AS id, 2 AS id, 'x' AS v", "--db", path, "--format", fmt).stdout
+    if fmt == "csv":
+        assert list(csv.reader(io.StringIO(text))) == [["id", "id", "v"], ["1", "2", "x"]]
+    elif fmt == "json":
+        assert json.loads(text) == [{"id": 1, "id_1": 2, "v": "x"}]
+        assert list(json.loads(text)[0]) == ["id", "id_1", "v"]
+    else:
+        lines = [line for line in text.splitlines() if "│" in line or "┃" in line]
+        header, row = (line.replace("┃", "│").split("│")[1:-1] for line in lines)
+        assert [h.strip() for h in header] == ["id", "id", "v"]
+        assert [c.strip() for c in row] == ["1", "2", "x"]
+
+
+def test_json_names_avoid_existing_columns():
+    from byom.cli import _unique_names
+
+    assert _unique_names(["id", "id", "id_1", "id"]) == ["id", "id_1", "id_1_1", "id_2"]
+
+
+def _tables(path: str) -> list[str]:
+    import duckdb
+
+    con = duckdb.connect(path, read_only=True)
+    try:
+        return sorted(
+            r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        )
+    finally:
+        con.close()
+
+
+def test_read_only_commands_never_create_a_table(db):
+    """`--table typo` is an error naming the table, not a new empty model table."""
+    before = _tables(db)
+    for args in (
+        ("models", "list"),
+        ("models", "show", "multi"),
+        ("models", "rm", "multi"),
+        ("query", "SELECT 1"),
+        ("teradata", "sql", "--input", "t", "--columns", "id INTEGER", "--database", "d",
+         "--model-id", "multi"),
+        ("teradata", "deploy", "--database", "d", "--models", "multi"),
+    ):  # fmt: skip
+        run = byom(*args, "--db", db, "--table", "byom_modles", check=False)
+        assert run.returncode == 1, (args, run.stdout)
+        message = " ".join(run.stderr.split())
+        assert "byom_modles" in message, (args, message)
+        assert "did you mean 'byom_models'" in message, (args, message)
+        assert "byom models add" in message, (args, message)
+    assert _tables(db) == before
+
+
+def test_read_only_commands_never_create_a_database_file(tmp_path):
+    """A mistyped --db is an error naming the file; only `models add` creates one."""
+    missing = tmp_path / "typo.duckdb"
+    for args in (
+        ("models", "list"),
+        ("models", "show", "m"),
+        ("models", "rm", "m"),
+        ("query", "SELECT 1"),
+        ("teradata", "deploy", "--database", "d", "--models", "m"),
+    ):
+        run = byom(*args, "--db", str(missing), check=False)
+        assert run.returncode == 1, (args, run.stdout)
+        message = " ".join(run.stderr.split())
+        assert "typo.duckdb" in message and "does not exist" in message, (args, message)
+        assert "byom models add" in message, (args, message)
+        assert not missing.exists(), args
+    (tmp_path / "lin.pmml").write_bytes(LINEAR_PMML)
+    byom("models", "add", str(tmp_path / "lin.pmml"), "--id", "lin", "--db", str(missing))
+    assert _tables(str(missing)) == ["byom_models"]
+
+
+def test_teradata_sql_refuses_a_repeated_input_column(db):
+    """Teradata names are case-insensitive: `id, ID` would hand the script the wrong value."""
+    columns = "id INTEGER, " + ", ".join(f"{c} FLOAT" for c in IRIS_FEATURES) + ", ID INTEGER"
+    run = byom("teradata", "sql", "--input", "t", "--columns", columns, "--database", "d",
+               "--model-id", "multi", "--db", db, check=False)  # fmt: skip
+    assert run.returncode == 1
+    assert run.stderr.strip() == (
+        "error: --columns names column 'ID' twice ('id' before): give each column of the input "
+        "its own name, e.g. `b.id AS b_id`"
+    )  # one line, whatever the terminal's width
+    unique = columns.rsplit(",", 1)[0] + ", model_id VARCHAR(20)"
+    ok = byom("teradata", "sql", "--input", "t", "--columns", unique, "--database", "d",
+              "--model-column", "model_id", "--models", "multi,multi", "--delivery", "file",
+              "--db", db)  # fmt: skip
+    assert ok.stdout.count("multi") == 1  # a repeated id is the same model, installed once
