@@ -19,6 +19,7 @@ import pytest
 from pmml_float_cases import DOCS, EXPECTED, ROWS
 from pmml_reference import scorer_pair
 
+from byom.errors import InvalidModelError
 from byom.outputs import json_rows
 from byom.pmml.scorer import NativePmmlScorer
 from udfs.duckdb import sql
@@ -243,3 +244,115 @@ def test_float_math_equals_live_jpmml(kind):
     for column in expected.columns:
         if column.startswith("probability"):
             np.testing.assert_array_equal(got[column].to_numpy(), expected[column].to_numpy())
+
+
+# ----------------------------------------------------------------------------- 5. deep documents
+
+
+def _transformed(transforms: str, feature: str) -> bytes:
+    return f"""<?xml version="1.0"?>
+<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4"><Header/>
+  <DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="y" optype="continuous" dataType="double"/>
+  </DataDictionary>
+  <TransformationDictionary>
+{transforms}
+  </TransformationDictionary>
+  <RegressionModel functionName="regression">
+    <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+    <RegressionTable intercept="0"><NumericPredictor name="{feature}" coefficient="1"/>
+    </RegressionTable>
+  </RegressionModel>
+</PMML>""".encode()
+
+
+def _nested_apply(depth: int) -> str:
+    return (
+        '<DerivedField name="d" optype="continuous" dataType="double">'
+        + '<Apply function="+"><Constant>1</Constant>' * depth
+        + '<FieldRef field="x"/>'
+        + "</Apply>" * depth
+        + "</DerivedField>"
+    )
+
+
+def test_chain_of_5000_derived_fields_scores():
+    """Each DerivedField adds 1 to the previous one: evaluated without recursion."""
+    fields = ['<DerivedField name="d0" optype="continuous" dataType="double">'
+              '<FieldRef field="x"/></DerivedField>']  # fmt: skip
+    fields += [
+        f'<DerivedField name="d{i}" optype="continuous" dataType="double">'
+        f'<Apply function="+"><FieldRef field="d{i - 1}"/><Constant>1</Constant></Apply>'
+        "</DerivedField>"
+        for i in range(1, 5000)
+    ]
+    scorer = NativePmmlScorer(_transformed("\n".join(fields), "d4999"), "chain")
+    pred = scorer.predict({"x": np.array([1.0, np.nan, -3.5])}, 3)
+    np.testing.assert_array_equal(pred.value, [5000.0, np.nan, 4995.5])
+
+
+def test_chain_of_derived_fields_through_duckdb(con, store):
+    fields = ['<DerivedField name="d0" optype="continuous" dataType="double">'
+              '<FieldRef field="x"/></DerivedField>']  # fmt: skip
+    fields += [
+        f'<DerivedField name="d{i}" optype="continuous" dataType="double">'
+        f'<Apply function="*"><FieldRef field="d{i - 1}"/><Constant>1.0001</Constant></Apply>'
+        "</DerivedField>"
+        for i in range(1, 3000)
+    ]
+    store.add("chain", _transformed("\n".join(fields), "d2999"))
+    got = sql(con, "SELECT score('chain', 2.0)").fetchall()[0][0]
+    expected = 2.0
+    for _ in range(2999):
+        expected *= 1.0001
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_deeply_nested_expression_refused_naming_model_and_line():
+    with pytest.raises(InvalidModelError) as caught:
+        NativePmmlScorer(_transformed(_nested_apply(300), "d"), "deep")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("model 'deep': <")
+    assert "at line 8" in message and "more than 200 levels deep" in message
+    assert "DerivedFields" in message  # what to do instead
+
+
+def test_nesting_below_the_limit_scores():
+    scorer = NativePmmlScorer(_transformed(_nested_apply(190), "d"))
+    np.testing.assert_array_equal(scorer.predict({"x": np.array([0.5])}, 1).value, [190.5])
+
+
+def test_deeply_nested_predicate_refused():
+    predicate = '<CompoundPredicate booleanOperator="or"><False/>' * 400 + "<True/>"
+    predicate += "</CompoundPredicate>" * 400
+    doc = f"""<?xml version="1.0"?>
+<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4"><Header/>
+  <DataDictionary><DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
+  <TreeModel functionName="regression">
+    <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+    <Node score="0"><True/><Node score="1">{predicate}</Node></Node>
+  </TreeModel>
+</PMML>""".encode()
+    with pytest.raises(InvalidModelError, match=r"model 'p': <\w+> at line 7 nests .* 200 levels"):
+        NativePmmlScorer(doc, "p")
+
+
+def test_absurdly_deep_xml_refused_while_parsing():
+    with pytest.raises(InvalidModelError, match=r"model 'x': the element at line 8 .*1000 levels"):
+        NativePmmlScorer(_transformed(_nested_apply(20_000), "d"), "x")
+
+
+def test_self_reference_refused_not_recursing():
+    """A local DerivedField that reads its own name: a typed error, not a RecursionError."""
+    local = (
+        b'<LocalTransformations><DerivedField name="a" dataType="double" optype="continuous">'
+        b'<Apply function="+"><FieldRef field="a"/><Constant>1</Constant></Apply>'
+        b"</DerivedField></LocalTransformations><MiningSchema>"
+    )
+    fields = '<DerivedField name="a" optype="continuous" dataType="double"><FieldRef field="x"/>'
+    doc = _transformed(fields + "</DerivedField>", "a").replace(b"<MiningSchema>", local, 1)
+    with pytest.raises(InvalidModelError, match="'a' is defined in terms of itself"):
+        NativePmmlScorer(doc).predict({"x": np.array([2.0])}, 1)

@@ -45,7 +45,7 @@ def compile_derived_fields(ctx: Context, parent: Element | None) -> dict[str, Ex
         if data_type not in ("double", "float", "integer", "string", "boolean"):
             raise ctx.doc.unsupported(element, f'DerivedField dataType="{data_type}"')
         fn, _ = compile_expression(ctx, expr_element)
-        derived[name] = _cast_to(fn, data_type)
+        derived[name] = _Derived(fn, data_type, _references(ctx, expr_element))
         ctx.declare(name, data_type, element.get("optype", "continuous"))
     return derived
 
@@ -57,11 +57,26 @@ def _expression_child(ctx: Context, element: Element) -> Element:
     raise ctx.doc.invalid(element, "has no expression")
 
 
-def _cast_to(fn: Expr, data_type: str) -> Expr:
-    def cast(scope: Scope) -> np.ndarray:
-        return as_type(fn(scope), data_type)
+class _Derived:
+    """A DerivedField: its expression cast to its dataType, with the fields it reads (`deps`),
+    which `Scope` computes first, without recursion."""
 
-    return cast
+    def __init__(self, fn: Expr, data_type: str, deps: tuple[str, ...]) -> None:
+        self.fn, self.data_type, self.deps = fn, data_type, deps
+
+    def __call__(self, scope: Scope) -> np.ndarray:
+        return as_type(self.fn(scope), self.data_type)
+
+
+def _references(ctx: Context, element: Element) -> tuple[str, ...]:
+    """The known fields an expression names anywhere inside (iterating, not recursing)."""
+    names = []
+    for e in element.iter():
+        for attr in ("field", "textField"):
+            value = e.get(attr)
+            if value is not None and value in ctx.types:
+                names.append(value)
+    return tuple(dict.fromkeys(names))
 
 
 def as_type(column: np.ndarray, data_type: str) -> np.ndarray:
@@ -84,6 +99,14 @@ def _text(v: float) -> str:
 
 
 def compile_expression(ctx: Context, element: Element) -> tuple[Expr, str]:
+    ctx.nest(element)
+    try:
+        return _compile_expression(ctx, element)
+    finally:
+        ctx.nesting = max(ctx.nesting - 1, 0)
+
+
+def _compile_expression(ctx: Context, element: Element) -> tuple[Expr, str]:
     tag = element.tag
     if tag == "Constant":
         return _constant(ctx, element)

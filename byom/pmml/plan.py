@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from byom.errors import InvalidValueError
+from byom.errors import InvalidModelError, InvalidValueError
 from byom.pmml.expressions import compile_derived_fields
 from byom.pmml.fields import FieldDef, MiningFieldPlan, read_data_dictionary, to_column
 from byom.pmml.models import KNOWN_MODELS, ModelPlan, ModelResult, compile_model
@@ -44,10 +44,28 @@ class Plan:
         return scope
 
     def run(self, features: dict[str, np.ndarray], n: int) -> tuple[ModelResult, dict]:
-        return self.model.evaluate(self.prepare(features, n))
+        try:
+            return self.model.evaluate(self.prepare(features, n))
+        except RecursionError:
+            raise InvalidModelError(_too_deep(self.doc.who)) from None
+
+
+def _too_deep(who: str) -> str:
+    return (
+        f"{who} nests models, expressions or predicates too deeply for byom's PMML evaluator "
+        "(Python's recursion limit): flatten it, e.g. fewer nested MiningModels, or "
+        "DerivedFields that refer to one another instead of nested expressions"
+    )
 
 
 def compile_document(blob: bytes, who: str = "the PMML model") -> Plan:
+    try:
+        return _compile_document(blob, who)
+    except RecursionError:
+        raise InvalidModelError(_too_deep(who)) from None
+
+
+def _compile_document(blob: bytes, who: str) -> Plan:
     doc = parse(blob, who)
     fields = read_data_dictionary(doc)
     ctx = Context(doc, fields)

@@ -139,6 +139,14 @@ class Compound(Predicate):
 
 
 def compile_predicate(ctx: Context, element: Element) -> Predicate:
+    ctx.nest(element)
+    try:
+        return _compile_predicate(ctx, element)
+    finally:
+        ctx.nesting = max(ctx.nesting - 1, 0)
+
+
+def _compile_predicate(ctx: Context, element: Element) -> Predicate:
     tag = element.tag
     if tag == "True":
         return Constant(True)

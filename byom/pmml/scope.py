@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from xml.etree.ElementTree import Element
 
 import numpy as np
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 #: A compiled expression: whole columns in, one column out.
 Expr = Callable[["Scope"], np.ndarray]
+#: Deepest nesting of expressions (Apply in Apply ...) or predicates a document may have.
+MAX_NESTING = 200
 
 
 @dataclass
@@ -41,6 +44,21 @@ class Context:
     globals: dict[str, Expr] = field(default_factory=dict)
     float_math: bool = False
     depth: int = 0
+    #: How deep the expression / predicate being compiled is nested (see MAX_NESTING).
+    nesting: int = 0
+
+    def nest(self, element: Element) -> None:
+        """Enter one level of expression or predicate nesting; refuse a document nested deeper
+        than MAX_NESTING, before Python's recursion limit would fail without naming it."""
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            self.nesting = 0
+            raise self.doc.invalid(
+                element,
+                f"nests expressions or predicates more than {MAX_NESTING} levels deep, which "
+                "byom's PMML evaluator refuses: split the expression into DerivedFields that "
+                "refer to one another (a chain of any length is fine)",
+            )
 
     def type_of(self, name: str) -> str:
         return self.types.get(name, "double")
@@ -64,6 +82,7 @@ class Scope:
         self._derived = derived or {}
         self._treatments = treatments or {}
         self._busy: set[str] = set()
+        self._preparing = False
 
     def child(
         self,
@@ -78,6 +97,12 @@ class Scope:
         value = self.values.get(name)
         if value is not None:
             return value
+        if name in self._derived and not self._preparing:
+            self._preparing = True
+            try:
+                self._prepare(name)
+            finally:
+                self._preparing = False
         if name in self._busy:
             raise InvalidModelError(f"field {name!r} is defined in terms of itself")
         if name in self._derived:
@@ -96,6 +121,39 @@ class Scope:
             raise InvalidModelError(f"field {name!r} is not defined")
         self.values[name] = value
         return value
+
+    def _owner(self, name: str) -> Scope | None:
+        scope: Scope | None = self
+        while scope is not None:
+            if name in scope.values or name in scope._derived or name in scope._treatments:
+                return scope
+            scope = scope.parent
+        return None
+
+    def _prepare(self, name: str) -> None:
+        """Compute the derived fields `name` depends on first, deepest first, with an explicit
+        stack: a chain of thousands of DerivedFields then never recurses more than one level."""
+        stack: list[tuple[Scope, str, bool]] = [(self, name, False)]
+        seen: set[tuple[int, str]] = set()
+        while stack:
+            scope, field_name, ready = stack.pop()
+            owner = scope._owner(field_name)
+            if owner is None or field_name in owner.values:
+                continue
+            if ready:
+                if field_name not in owner._busy:  # a cycle: get() names it below
+                    owner.get(field_name)
+                continue
+            key = (id(owner), field_name)
+            if key in seen:
+                continue
+            seen.add(key)
+            stack.append((owner, field_name, True))
+            if field_name in owner._derived:
+                for dep in getattr(owner._derived[field_name], "deps", ()):
+                    stack.append((owner, dep, False))
+            elif owner.parent is not None:  # a MiningSchema treatment of the parent's field
+                stack.append((owner.parent, field_name, False))
 
     def set(self, name: str, value: np.ndarray) -> None:
         self.values[name] = value

@@ -13,6 +13,15 @@ from xml.etree.ElementTree import Element, TreeBuilder
 from byom.errors import InvalidModelError, UnsafeModelError, UnsupportedPmmlError
 from byom.formats import check_size
 
+#: Deepest element nesting a document may have (trees are limited to 250 levels, expressions
+#: and predicates to `scope.MAX_NESTING`); deeper documents are refused while parsing.
+MAX_DEPTH = 1000
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
 
 class Document:
     """The parsed tree plus the line of every element."""
@@ -40,12 +49,21 @@ def parse(blob: bytes, who: str = "the PMML model") -> Document:
 
     check_size(blob)
     lines: dict[int, int] = {}
+    depth = [0]
 
     class _Builder(TreeBuilder):
         def start(self, tag: Any, attrs: Any) -> Element:
+            depth[0] += 1
+            line = parser.parser.CurrentLineNumber
+            if depth[0] > MAX_DEPTH:
+                raise _TooDeep(line)
             element = super().start(tag.rsplit("}", 1)[-1], attrs)
-            lines[id(element)] = parser.parser.CurrentLineNumber
+            lines[id(element)] = line
             return element
+
+        def end(self, tag: Any) -> Element:
+            depth[0] -= 1
+            return super().end(tag.rsplit("}", 1)[-1])
 
     parser = DefusedXMLParser(
         target=_Builder(), forbid_dtd=True, forbid_entities=True, forbid_external=True
@@ -55,6 +73,12 @@ def parse(blob: bytes, who: str = "the PMML model") -> Document:
         root = parser.close()
     except DefusedXmlException as exc:
         raise UnsafeModelError(f"{who} uses a forbidden XML feature: {exc}") from exc
+    except _TooDeep as exc:
+        raise InvalidModelError(
+            f"{who}: the element at line {exc.line} is nested deeper than {MAX_DEPTH} levels, "
+            "deeper than any model byom evaluates: flatten the document (DerivedFields that "
+            "refer to one another instead of nested expressions)"
+        ) from None
     except Exception as exc:
         raise InvalidModelError(f"{who} is not well-formed XML: {exc}") from exc
     if root.tag != "PMML":
