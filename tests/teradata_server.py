@@ -43,9 +43,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+import udfs.teradata
+
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
+#: The checkout under test: the one Python imports `udfs` from (PYTHONPATH may name another
+#: checkout than this file's, to run these tests against it).
+REPO = Path(udfs.teradata.__file__).resolve().parents[2]
 LAUNCHER = REPO / "udfs" / "teradata" / "byom_score.py"
 
 #: VARCHAR holds at most this many LATIN characters; longer text needs a CLOB.
@@ -226,15 +230,21 @@ def _environment() -> dict[str, str]:
 
 
 def run_instances(
-    argv: Sequence[str], inputs: Sequence[bytes], rows: Sequence[int]
+    argv: Sequence[str],
+    inputs: Sequence[bytes],
+    rows: Sequence[int],
+    cwd: Path = REPO,
+    env: dict[str, str] | None = None,
 ) -> list[AmpRun]:
-    """One script process per AMP, all running at once; each gets its AMP's text on stdin."""
+    """One script process per AMP, all running at once; each gets its AMP's text on stdin.
+    `cwd` is the instances' working directory (on the server, the AMP's script directory);
+    `env` adds variables to their environment."""
     cmd = [sys.executable, str(LAUNCHER), *argv]
-    env = _environment()
+    environment = _environment() | (env or {})
 
     def one(amp: int) -> AmpRun:
         proc = subprocess.run(
-            cmd, input=inputs[amp], capture_output=True, env=env, cwd=REPO, timeout=300
+            cmd, input=inputs[amp], capture_output=True, env=environment, cwd=cwd, timeout=300
         )
         return AmpRun(
             amp,
@@ -375,6 +385,8 @@ def run_script(
     quotechar: str | None = None,
     teradata_floats: bool = True,
     delimiter: str = "\t",
+    cwd: Path = REPO,
+    env: dict[str, str] | None = None,
 ) -> pa.Table:
     """`SELECT * FROM SCRIPT(ON (table) ... SCRIPT_COMMAND('byom_score.py script_args')
     RETURNS(returns))`: the rows of every AMP's instance, AMP after AMP.
@@ -382,6 +394,7 @@ def run_script(
     `--columns` (from the table's schema) and, with `model_data`, `--model-data-column` are
     added to `script_args` unless given there. `quotechar` is the SCRIPT call's QUOTECHAR;
     the script learns of it only from `--quotechar` in `script_args`, as on the server.
+    `cwd` and `env` are the instances' working directory and extra environment variables.
     """
     if partition_by and hash_by:
         raise ValueError("PARTITION BY and HASH BY exclude each other")
@@ -399,7 +412,7 @@ def run_script(
         )
         args = ["--columns", declared, *args]
     inputs = [_format(table, rows, delimiter, quotechar, teradata_floats) for rows in per_amp]
-    runs = run_instances(args, inputs, [len(rows) for rows in per_amp])
+    runs = run_instances(args, inputs, [len(rows) for rows in per_amp], cwd, env)
     parts = []
     for run in runs:
         # The server keeps each instance's stderr in a log; here it is a debug message.

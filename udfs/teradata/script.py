@@ -16,9 +16,11 @@ content hash: a model seen before is never decoded or loaded again.
 from __future__ import annotations
 
 import argparse
-import base64
+import binascii
 import hashlib
+import os
 import re
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,12 +31,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from byom.errors import ByomError, InputError, UnknownModelError
+from byom import config
+from byom.errors import ByomError, InputError, ModelTooLargeError, UnknownModelError
+from byom.formats import check_size
 from byom.outputs import OutputKind
 from byom.scoring import InMemoryModels
 
-#: Bytes of stdin parsed at once: large enough that pyarrow's parser dominates, not Python.
-BLOCK_BYTES = 32 << 20
+#: Bytes of stdin parsed at once: large enough that pyarrow and the model dominate, not Python,
+#: and small enough that a block's copies (text, Arrow columns, the model's tensors and
+#: onnxruntime's arena, the output text) stay a few tens of MB.
+BLOCK_BYTES = 4 << 20
+#: Room on one line beside a model's base64 text, for the other columns (accumulated VARCHARs).
+LINE_SLACK_BYTES = 64 << 20
+#: pyarrow parses a block in one piece only up to an int32 block size (and string offsets).
+_ARROW_MAX_BLOCK = (1 << 31) - 2
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
 OUTPUT_FIELDS = ("prediction", "json_report", "score", "label")
 PROBABILITY = re.compile(r"^prob(?:ability)?[_:](.+)$", re.IGNORECASE)
@@ -52,6 +63,56 @@ def check_outputs(outputs: list[str]) -> list[str]:
 
 class ScriptInputError(ByomError):
     """A line of stdin that does not match the declared columns."""
+
+
+def base64_chars(limit: int) -> int:
+    """The longest base64 text of a model of at most `limit` bytes."""
+    return -(-limit // 3) * 4
+
+
+def max_line_bytes() -> int:
+    """The longest line read: a model's base64 text within BYOM_MAX_MODEL_BYTES plus room for
+    the other columns. A longer line is refused before it is held whole."""
+    return min(base64_chars(config.MAX_MODEL_BYTES) + LINE_SLACK_BYTES, _ARROW_MAX_BLOCK)
+
+
+def read_model_file(path: str, model_id: str) -> bytes:
+    """An installed model file, its size checked before its bytes are read (and the read
+    bounded, should the file grow meanwhile)."""
+    limit = config.MAX_MODEL_BYTES
+    try:
+        with open(path, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ByomError(
+                    f"model file {path!r} for {model_id!r} is not a regular file; install the "
+                    "model with `byom teradata deploy --models`"
+                )
+            if info.st_size > limit:
+                raise _too_large(model_id, f"file {path!r} is {info.st_size:,} bytes", limit)
+            blob = fh.read(limit + 1)
+    except OSError as exc:
+        raise ByomError(f"cannot read model file {path!r} for {model_id!r}: {exc}") from None
+    if len(blob) > limit:
+        raise _too_large(model_id, f"file {path!r} is over {limit:,} bytes", limit)
+    return blob
+
+
+def _too_large(model_id: str, what: str, limit: int) -> ModelTooLargeError:
+    return ModelTooLargeError(
+        f"model {model_id!r}: its {what}, over the limit of {limit:,} bytes; raise "
+        "BYOM_MAX_MODEL_BYTES if this model is trusted and really that large"
+    )
+
+
+def _value_view(arr: pa.Array, i: int) -> memoryview:
+    """Value i of a string array as a view of Arrow's buffer: a model's text is never copied
+    into a Python str."""
+    wide = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
+    offsets = np.frombuffer(arr.buffers()[1], np.int64 if wide else np.int32)
+    start, end = int(offsets[arr.offset + i]), int(offsets[arr.offset + i + 1])
+    data = arr.buffers()[2]
+    return memoryview(data)[start:end] if data is not None else memoryview(b"")
 
 
 # -- column declarations ------------------------------------------------------------------------
@@ -141,16 +202,29 @@ class ScriptModels(InMemoryModels):
         )
         self._texts: dict[str, str] = {}  # model id -> sha256 of the base64 text it holds
 
-    def add_text(self, model_id: str, text: str, inputs: str | None) -> None:
-        digest = hashlib.sha256(text.encode()).hexdigest()
+    def add_text(self, model_id: str, text: bytes | memoryview, inputs: str | None) -> None:
+        """A model's base64 text: its length checked before anything else, its hash (of the
+        text itself, never a name or a column) the only thing that can skip the decode."""
+        limit = config.MAX_MODEL_BYTES
+        if len(text) > base64_chars(limit):
+            raise _too_large(
+                model_id,
+                f"base64 text is {len(text):,} characters (up to {limit:,} bytes "
+                f"take at most {base64_chars(limit):,})",
+                limit,
+            )
+        digest = hashlib.sha256(text).hexdigest()
         if self._texts.get(model_id) == digest:
             return  # this instance already holds these bytes: no decode, no load
         try:
-            blob = base64.b64decode(text, validate=True)
-        except ValueError:
+            if not _BASE64.fullmatch(text):
+                raise ValueError
+            blob = binascii.a2b_base64(text)
+        except (ValueError, binascii.Error):
             raise ByomError(
                 f"model {model_id!r}: the model data column does not hold base64 text"
             ) from None
+        check_size(blob, model_id)
         self.add(model_id, blob, inputs)
         self._texts[model_id] = digest
 
@@ -191,13 +265,7 @@ class Script:
             model_id, sep, path = entry.partition("=")
             if not sep:
                 raise ByomError(f"--model-file {entry!r}: write it as ID=PATH")
-            try:
-                with open(path, "rb") as fh:
-                    self.models.add(model_id, fh.read(), args.inputs)
-            except OSError as exc:
-                raise ByomError(
-                    f"cannot read model file {path!r} for {model_id!r}: {exc}"
-                ) from None
+            self.models.add(model_id, read_model_file(path, model_id), args.inputs)
         self.line = 0  # input lines consumed so far
         # Accumulated columns stay text, echoed byte for byte; other numbers parse as numbers.
         keep = set(self.accumulate)
@@ -208,29 +276,53 @@ class Script:
 
     # -- reading --------------------------------------------------------------------------------
     def blocks(self, stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
-        """Whole lines of stdin, about BLOCK_BYTES at a time, with the first line's number."""
-        rest = b""
+        """Whole lines of stdin, about BLOCK_BYTES at a time, with the first line's number.
+
+        A line longer than a block (a model's base64 text) is gathered whole, once, and read
+        as one block; a line longer than `max_line_bytes()` is refused before it is joined."""
+        limit = max_line_bytes()
+        pending: list[bytes] = []  # the start of a line that has not ended yet
+        held = 0
         while True:
             chunk = stream.read(BLOCK_BYTES)
             if not chunk:
                 break
-            data = rest + chunk
-            cut = data.rfind(b"\n") + 1
+            cut = chunk.rfind(b"\n") + 1
             if cut == 0:
-                rest = data
+                pending.append(chunk)
+                held += len(chunk)
+                if held > limit:
+                    raise self._too_long(limit)
                 continue
-            block, rest = data[:cut], data[cut:]
+            if pending:
+                if held + chunk.find(b"\n") + 1 > limit:
+                    raise self._too_long(limit)
+                block = b"".join([*pending, chunk[:cut]])
+            else:
+                block = chunk if cut == len(chunk) else chunk[:cut]
+            tail = chunk[cut:]
+            pending, held = ([tail] if tail else []), len(tail)
             first = self.line + 1
             self.line += block.count(b"\n")
             yield first, block
+        rest = b"".join(pending)
         if rest.strip(b"\r\n"):
             first = self.line + 1
             self.line += 1
             yield first, rest + b"\n"
 
+    def _too_long(self, limit: int) -> ScriptInputError:
+        return ScriptInputError(
+            f"line {self.line + 1} runs over {limit:,} bytes with no line break, longer than a "
+            "row can be (a model's base64 text within BYOM_MAX_MODEL_BYTES and "
+            f"{LINE_SLACK_BYTES:,} bytes for the other columns); check that the ON query sends "
+            "one row per line"
+        )
+
     def parse(self, first: int, block: bytes) -> pa.Table:
         """Numbers are parsed as numbers where the text allows (the fast path); once a block
         holds Teradata's `1 E002` notation, numbers are read as text and cleaned in `typed`."""
+        self._check_empty_lines(first, block)
         if not self._numbers_as_text:
             try:
                 return self._read(block, self._types)
@@ -238,24 +330,46 @@ class Script:
                 self._numbers_as_text = True
         try:
             return self._read(block, dict.fromkeys(self.names, pa.string()))
-        except pa.ArrowInvalid as exc:
+        except pa.ArrowException as exc:
             raise self._locate(first, block, str(exc)) from None
 
+    def _check_empty_lines(self, first: int, block: bytes) -> None:
+        """Teradata writes a row of n NULLs as n-1 delimiters, so with two or more columns an
+        empty line is no row at all (pyarrow would read it as one of NULLs). With a single
+        column it is that column's NULL."""
+        if len(self.columns) < 2:
+            return
+        if block.startswith((b"\n", b"\r\n")):
+            at = 0
+        else:
+            hits = [i + 1 for i in (block.find(b"\n\n"), block.find(b"\n\r\n")) if i >= 0]
+            if not hits:
+                return
+            at = min(hits)
+        number = first + block.count(b"\n", 0, at)
+        raise ScriptInputError(
+            f"line {number} is empty, but a row of "
+            f"{len(self.columns)} columns has {len(self.columns) - 1} delimiters even when all "
+            "its values are NULL; check the ON query's columns and the SCRIPT call's DELIMITER"
+        )
+
+    def _parse_options(self) -> pacsv.ParseOptions:
+        return pacsv.ParseOptions(
+            delimiter=self.args.delimiter,
+            quote_char=self.args.quotechar or False,
+            double_quote=True,
+            newlines_in_values=False,
+            ignore_empty_lines=False,
+        )
+
     def _read(self, block: bytes, types: dict[str, pa.DataType]) -> pa.Table:
-        quote = self.args.quotechar
         return pacsv.read_csv(
             pa.py_buffer(block),
-            # One parse block for the whole read: a row (a model's base64 text) may be long.
+            # The block is parsed in one piece, so no row (a model's base64 text) straddles two.
             read_options=pacsv.ReadOptions(
-                column_names=self.names, block_size=max(1 << 26, len(block) + 1)
+                column_names=self.names, block_size=len(block) + 1, use_threads=False
             ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=self.args.delimiter,
-                quote_char=quote or False,
-                double_quote=True,
-                newlines_in_values=False,
-                ignore_empty_lines=False,
-            ),
+            parse_options=self._parse_options(),
             convert_options=pacsv.ConvertOptions(
                 column_types=types,
                 null_values=[""],
@@ -265,26 +379,44 @@ class Script:
         )
 
     def _locate(self, first: int, block: bytes, reason: str) -> ScriptInputError:
-        """Find the line a parse error comes from (error path only: Python per line is fine)."""
-        import csv
-        import io
-
-        quote = self.args.quotechar
-        reader = csv.reader(
-            io.StringIO(block.decode("utf-8", "replace")),
-            delimiter=self.args.delimiter,
-            quotechar=quote or '"',
-            quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
-        )
+        """The first line pyarrow cannot read, found by halving the block's lines and parsing
+        each half with pyarrow itself (error path only; no limit on a field's length)."""
+        ends = np.flatnonzero(np.frombuffer(block, np.uint8) == ord("\n")) + 1
+        starts = np.concatenate([[0], ends[:-1]])
+        lo, hi = 0, len(ends)  # the first bad line is in [lo, hi); lines before lo read well
+        strings = dict.fromkeys(self.names, pa.string())
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            try:
+                self._read(block[starts[lo] : ends[mid - 1]], strings)
+                lo = mid
+            except pa.ArrowException:
+                hi = mid
+        number = first + lo
+        line = block[starts[lo] : ends[lo]]
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return ScriptInputError(
+                f"line {number}: byte {exc.start + 1} is not UTF-8 text; send the rows as "
+                "UTF-8 (the SCRIPT call's CHARSET)"
+            )
+        try:
+            found = pacsv.read_csv(
+                pa.py_buffer(line),
+                read_options=pacsv.ReadOptions(
+                    autogenerate_column_names=True, block_size=len(line) + 1
+                ),
+                parse_options=self._parse_options(),
+            ).num_columns
+        except pa.ArrowException:
+            found = None
         want = len(self.names)
-        for offset, fields in enumerate(reader):
-            if len(fields) != want:
-                return ScriptInputError(
-                    f"line {first + offset}: expected {want} fields ({', '.join(self.names)}) "
-                    f"but found {len(fields)}"
-                )
-        last = first + block.count(b"\n") - 1
-        return ScriptInputError(f"lines {first}-{last}: {reason}")
+        if found is not None and found != want:
+            return ScriptInputError(
+                f"line {number}: expected {want} fields ({', '.join(self.names)}) but found {found}"
+            )
+        return ScriptInputError(f"line {number}: {reason}")
 
     def typed(self, first: int, table: pa.Table) -> dict[str, pa.Array]:
         """Each column in its declared type; FLOAT text such as `1 E002` loses its blanks."""
@@ -333,7 +465,7 @@ class Script:
     def model_ids(self, cols: dict[str, pa.Array], n: int) -> pa.Array:
         if self.model_column is not None:
             return cols[self.model_column].cast(pa.string())
-        return pa.array([self.args.model_id], pa.string()).take(np.zeros(n, np.int64))
+        return pa.repeat(pa.scalar(self.args.model_id, pa.string()), n)
 
     def take_models(self, first: int, cols: dict[str, pa.Array], ids: pa.Array) -> None:
         if self.data_column is None:
@@ -344,7 +476,7 @@ class Script:
             model_id = ids[i].as_py()
             if model_id is None:
                 raise ScriptInputError(f"line {first + i}: a model's text with no model id")
-            self.models.add_text(model_id, data[i].as_py(), self.args.inputs)
+            self.models.add_text(model_id, _value_view(data, i), self.args.inputs)
 
     def score(self, first: int, table: pa.Table) -> list[pa.Array]:
         n = table.num_rows
@@ -384,7 +516,7 @@ class Script:
         return _text(pc.map_lookup(probs, pa.scalar(cls.group(1)), "first"))
 
     # -- writing --------------------------------------------------------------------------------
-    def format(self, first: int, columns: list[pa.Array]) -> bytes:
+    def format(self, first: int, columns: list[pa.Array]) -> bytes | pa.Buffer:
         """One line per row: fields joined by the delimiter, NULL as an empty field."""
         delim, quote = self.args.delimiter, self.args.quotechar
         fields = []
@@ -408,10 +540,10 @@ class Script:
             return b""
         lines = pc.binary_join_element_wise(*fields, delim)
         lines = pc.binary_join_element_wise(lines, "", "\n")  # each line ends in a newline
-        # The lines are contiguous in the array's data buffer: write it as it is.
+        # The lines are contiguous in the array's data buffer: write that, never copied.
         offsets = np.frombuffer(lines.buffers()[1], np.int32)
-        start, end = offsets[lines.offset], offsets[lines.offset + len(lines)]
-        return lines.buffers()[2].to_pybytes()[start:end]
+        start, end = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
+        return lines.buffers()[2].slice(start, end - start)
 
     def run(self, stdin: BinaryIO, stdout: BinaryIO) -> int:
         rows = 0
