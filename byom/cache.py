@@ -68,6 +68,13 @@ class ContentCache(Generic[T]):
                 self._loading.pop(key, None)
             return value
 
+    def put(self, key: str, value: T, size: int) -> None:
+        """Store or replace an entry."""
+        with self._lock:
+            self._items[key] = (value, size)
+            self._items.move_to_end(key)
+            self._evict()
+
     def _evict(self) -> None:
         total = sum(size for _, size in self._items.values())
         while len(self._items) > 1 and (

@@ -111,6 +111,19 @@ class MissingColumnError(InputError):
         self.missing = missing
 
 
+class AmbiguousColumnError(InputError):
+    """Several columns match one model input only when case is ignored."""
+
+    def __init__(self, model_id: str, wanted: str, columns: list[str]) -> None:
+        shown = " and ".join(repr(c) for c in columns)
+        super().__init__(
+            f"model {model_id!r} needs input column {wanted!r}; columns {shown} both match it "
+            "only when case is ignored: rename or drop one of them, or save the model with an "
+            "input map naming the exact column (`byom models add --inputs`)"
+        )
+        self.model_id, self.wanted, self.columns = model_id, wanted, columns
+
+
 class InputTypeError(InputError):
     """A column's values cannot be converted to the type the model declares."""
 

@@ -25,12 +25,15 @@ def sha256_hex(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def check_size(blob: bytes, model_id: str = "") -> None:
+def check_size(blob: bytes | int, model_id: str = "", table: str = "") -> None:
+    """Refuse a model over the size bound; pass the size alone to check before reading."""
     limit = config.MAX_MODEL_BYTES
-    if len(blob) > limit:
+    size = blob if isinstance(blob, int) else len(blob)
+    if size > limit:
         who = f"model {model_id!r}" if model_id else "the model"
+        who += f" in {table}" if table else ""
         raise ModelTooLargeError(
-            f"{who} is {len(blob):,} bytes, over the limit of {limit:,}; raise "
+            f"{who} is {size:,} bytes, over the limit of {limit:,}; raise "
             "BYOM_MAX_MODEL_BYTES if this model is trusted and really that large"
         )
 

@@ -15,7 +15,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from byom.errors import ArityError, InputError, InputTypeError, MissingColumnError
+from byom.errors import (
+    AmbiguousColumnError,
+    ArityError,
+    InputError,
+    InputTypeError,
+    MissingColumnError,
+)
 from byom.scorers.base import ModelInput, ValueType
 
 #: Model input name -> the table columns that feed it, in tensor order.
@@ -111,10 +117,16 @@ class InputBinder:
         return [s.column for s in self._slots]
 
     def by_name(self, names: Sequence[str], columns: Sequence[pa.Array]) -> dict[str, np.ndarray]:
-        """Pick each feature's column by (case-insensitive) name; other columns are ignored."""
-        lookup: dict[str, int] = {}
+        """Pick each feature's column by name; other columns are ignored.
+
+        An exact match wins (input `x0` with columns `X0` and `x0` takes `x0`); otherwise the
+        one column that matches ignoring case. Two columns that match only ignoring case (input
+        `Age` with columns `AGE` and `age`) are ambiguous: refused, never settled by order."""
+        exact: dict[str, int] = {}
+        folded: dict[str, list[int]] = {}
         for i, name in enumerate(names):
-            lookup.setdefault(name.lower(), i)
+            exact.setdefault(name, i)
+            folded.setdefault(name.lower(), []).append(i)
         chosen: list[pa.Array] = []
         missing: list[str] = []
         for slot in self._slots:
@@ -124,7 +136,14 @@ class InputBinder:
                     [f"{slot.input.name} (a tensor of {slot.input.width} columns)"],
                     names,
                 ) from None
-            idx = lookup.get(slot.column.lower())
+            idx = exact.get(slot.column)
+            if idx is None:
+                candidates = folded.get(slot.column.lower(), [])
+                if len(candidates) > 1:
+                    raise AmbiguousColumnError(
+                        self.model_id, slot.column, [names[i] for i in candidates]
+                    )
+                idx = candidates[0] if candidates else None
             if idx is None:
                 missing.append(slot.column)
             else:

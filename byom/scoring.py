@@ -17,7 +17,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from byom.cache import ContentCache
-from byom.errors import InvalidValueError, ModelChangedError, UnknownModelError
+from byom.errors import (
+    InvalidModelError,
+    InvalidValueError,
+    ModelChangedError,
+    UnknownModelError,
+)
 from byom.formats import check_size, sha256_hex
 from byom.inputs import InputBinder, InputMap, parse_input_map
 from byom.outputs import ARROW_TYPES, OutputKind, render
@@ -185,8 +190,76 @@ def _flat(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     return arr
 
 
+#: The bytes behind each bound model version, as the engine handed them over inside a
+#: statement: a model evicted mid-statement is rebound from them, never from a later snapshot.
+held_bytes: ContentCache[tuple[bytes, str | None]] = ContentCache()
+#: The version each model id last resolved to: a statement whose bytes equal that version's
+#: held bytes (a memory compare) needs no hashing.
+_latest: dict[str, str] = {}
+
+
+def resolve_versions(
+    table: str,
+    model_ids: pa.Array,
+    blobs: pa.Array,
+    input_maps: pa.Array,
+    sizes: pa.Array,
+) -> pa.Array:
+    """The version key of each model row an engine read inside its statement's snapshot, and
+    the bound model for it, loaded now if this process has not got it.
+
+    Engines call this once per model per statement (a SQL subquery over the model table), so
+    the bytes a statement scores with are the bytes its own snapshot holds, whatever happens
+    to the table meanwhile. The key is hashed from the bytes, never read from a column; bytes
+    equal to those already held are not hashed again. `blobs` is NULL where the engine
+    withheld bytes over the size bound (`sizes` says how large they are)."""
+    out: list[str | None] = []
+    ids, maps, lengths = model_ids.to_pylist(), input_maps.to_pylist(), sizes.to_pylist()
+    for i, (model_id, input_map, size) in enumerate(zip(ids, maps, lengths, strict=True)):
+        if model_id is None:
+            out.append(None)
+            continue
+        if size is None:
+            raise InvalidModelError(
+                f"model {model_id!r} in {table} has no bytes (its model column is NULL); store "
+                "the model with `byom models add --replace`"
+            )
+        check_size(size, model_id, table)
+        blob: bytes = blobs[i].as_buffer().to_pybytes()
+        out.append(_resolve(table, model_id, blob, input_map))
+    return pa.array(out, pa.string())
+
+
+def _resolve(table: str, model_id: str, blob: bytes, input_map: str | None) -> str:
+    where = f"{table}\0{model_id}"
+    version = _latest.get(where)
+    held = None if version is None else held_bytes.get(f"{where}\0{version}")
+    if version is None or held != (blob, input_map):
+        version = version_key(sha256_hex(blob), input_map)
+        held_bytes.put(f"{where}\0{version}", (blob, input_map), len(blob))
+        if len(_latest) > 64 * held_bytes.max_entries:
+            _latest.clear()  # only a shortcut: a forgotten entry costs one hash
+        _latest[where] = version
+    key = _bound_key(table, model_id, version)
+    bound_cache.get_or_load(key, lambda: _bind_bytes(model_id, version, blob, input_map))
+    return version
+
+
+def _bound_key(table: str, model_id: str, version: str) -> str:
+    return f"{table}\0{model_id}\0{version}"
+
+
 def _bound_for(model_id: str, version: str, source: ModelSource) -> BoundModel:
-    key = f"{source.table}\0{model_id}\0{version}"
+    """The bound model for a version: cached, or rebound from the bytes held for it, or read
+    through the engine's source (and checked against the version) as the last resort."""
+    key = _bound_key(source.table, model_id, version)
+    found = bound_cache.get(key)
+    if found is not None:
+        return found
+    held = held_bytes.get(key)
+    if held is not None:
+        blob, input_map = held
+        return bound_cache.get_or_load(key, lambda: _bind_bytes(model_id, version, blob, input_map))
     return bound_cache.get_or_load(key, lambda: _bind(model_id, version, source))
 
 

@@ -1,20 +1,30 @@
 """Register byom's SQL functions on a DuckDB connection.
 
-`score(model_id, ...)` is a macro: it resolves the model's version key in SQL, inside the
-statement's own snapshot, and hands it with the row to a vectorized Arrow UDF. A model replaced
-in the table is therefore used by the next statement, and one statement never mixes versions.
+`score(model_id, ...)` is a macro. A subquery over the model table, inside the statement's own
+snapshot, hands each model's bytes once per statement to a resolver UDF, which keys them by
+their own hash (never by a stored hash column) and loads them if this process has not; the
+version keys then go with every row into a vectorized Arrow UDF. So a model replaced in the
+table is used by the next statement, one statement never mixes versions, and a concurrent
+replace never fails a statement: the bytes it scores with are the bytes its snapshot holds.
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
+import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from byom import config
+from byom.errors import (
+    ModelTableError,
+)
 from byom.outputs import OutputKind
-from byom.scoring import score_batch
+from byom.scoring import StoredModel, resolve_versions, score_batch
 from byom.sql_rewrite import expand_star_arguments
 from udfs.duckdb._engine import import_duckdb
 from udfs.duckdb.store import DuckDBModelStore
@@ -28,22 +38,95 @@ _RETURN_TYPES = {
     OutputKind.JSON: "VARCHAR",  # cast to JSON in the macro: the UDF returns plain Arrow strings
 }
 
+#: The version key the macro's SQL gives a model id that several rows of the table hold.
+_DUPLICATE = "!duplicate:"
 
-#: UDF names registered by each connection (by id), so registering again replaces them.
-_registered: dict[int, list[str]] = {}
+
+class _TableSource:
+    """The model table behind one set of UDFs, read through whichever registering connection
+    is still open (UDFs are database-wide; a connection that registered them may be closed).
+
+    Only the rare paths read through it: the "did you mean" list of an unknown id, and bytes a
+    batch did not carry (checked against the statement's version key before use)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self._stores: list[DuckDBModelStore] = []
+        self._lock = threading.Lock()
+
+    def attach(self, store: DuckDBModelStore) -> None:
+        with self._lock:
+            self._stores = [*self._stores[-7:], store]
+
+    def _first_open(self, read: Callable[[DuckDBModelStore], Any]) -> Any:
+        duckdb = import_duckdb()
+        with self._lock:
+            stores = list(reversed(self._stores))
+        for store in stores:
+            try:
+                return read(store)
+            except duckdb.ConnectionException:
+                continue  # that connection was closed: try an older one
+        raise ModelTableError(f"every connection that registered byom on {self.table} is closed")
+
+    def fetch(self, model_id: str) -> StoredModel | None:
+        found: StoredModel | None = self._first_open(lambda s: s.fetch(model_id))
+        return found
+
+    def model_ids(self) -> list[str]:
+        ids: list[str] = self._first_open(lambda s: s.model_ids())
+        return ids
 
 
-def _make_udf(kind: OutputKind, store: DuckDBModelStore) -> Any:
+#: UDF sets by name token: one per database and model table in this process, however many
+#: connections or cursors register it (each gets only its own TEMP macros).
+_sources: dict[str, _TableSource] = {}
+_sources_lock = threading.Lock()
+
+
+def _check_duplicates(versions: pa.Array, model_ids: pa.Array, table: str) -> None:
+    if versions.null_count == len(versions):
+        return
+    marked = pc.starts_with(versions, _DUPLICATE).fill_null(False)
+    if pc.any(marked).as_py():
+        row = pc.index(marked, True).as_py()
+        count = versions[row].as_py()[len(_DUPLICATE) :]
+        raise ModelTableError(
+            f"model id {model_ids[row].as_py()!r} appears {count} times in {table}; a model id "
+            "must name one model: delete the extra rows (`byom models add --replace` keeps one "
+            "row per id)"
+        )
+
+
+def _make_udf(kind: OutputKind, source: _TableSource) -> Any:
     def udf(versions: pa.Array, model_ids: pa.Array, *features: pa.Array) -> pa.Array:
-        return score_batch(kind, model_ids, versions, features, store)
+        _check_duplicates(versions, model_ids, source.table)
+        return score_batch(kind, model_ids, versions, features, source)
 
     return udf
 
 
-def _macro_sql(kind: OutputKind, impl: str, store: DuckDBModelStore, max_args: int) -> str:
+def _make_resolve_udf(source: _TableSource) -> Any:
+    def resolve(
+        model_ids: pa.Array, blobs: pa.Array, input_maps: pa.Array, sizes: pa.Array
+    ) -> pa.Array:
+        return resolve_versions(source.table, model_ids, blobs, input_maps, sizes)
+
+    return resolve
+
+
+def _macro_sql(
+    kind: OutputKind, impl: str, resolve: str, store: DuckDBModelStore, max_args: int
+) -> str:
+    inputs = "_byom_m.inputs" if "inputs" in store.columns() else "NULL::VARCHAR"
+    size = "octet_length(_byom_m.model)"
+    # Once per model per statement, inside the statement's snapshot: the model's bytes (unless
+    # over the size bound) go to the resolver, which keys them by their own hash.
+    blob = f"CASE WHEN {size} <= {config.MAX_MODEL_BYTES} THEN _byom_m.model END"
     version = (
-        f"(SELECT {store.version_sql('_byom_m')} FROM {store.sql_table} _byom_m "
-        "WHERE _byom_m.model_id = _byom_id)"
+        f"(SELECT CASE WHEN count(*) > 1 THEN '{_DUPLICATE}' || count(*) ELSE any_value("
+        f"{resolve}(_byom_m.model_id, {blob}, {inputs}, {size})) END "
+        f"FROM {store.sql_table} _byom_m WHERE _byom_m.model_id = _byom_id)"
     )
     cast = "::JSON" if kind is OutputKind.JSON else ""
     overloads = []
@@ -54,40 +137,72 @@ def _macro_sql(kind: OutputKind, impl: str, store: DuckDBModelStore, max_args: i
     return f"CREATE OR REPLACE TEMP MACRO {kind.value} " + ",\n".join(overloads)
 
 
-def register(
-    con: Any, models_table: str = "byom_models", *, max_positional: int = MAX_POSITIONAL
-) -> DuckDBModelStore:
-    """Make score / predict / predict_json callable on this connection.
-
-    The model table is created (empty, full layout) if it does not exist; any existing table
-    with columns model_id and model is used as it is.
-    """
-    duckdb = import_duckdb()
-    store = DuckDBModelStore(con, models_table)
-    if not store.columns():
-        store.create()
-    # Python UDFs are visible to every connection of the database, while the macros are TEMP
-    # (per connection): a unique UDF name per registration keeps each connection bound to its
-    # own model table.
-    for old in _registered.pop(id(con), []):
-        with contextlib.suppress(duckdb.InvalidInputException, duckdb.CatalogException):
-            con.remove_function(old)
-    token = uuid.uuid4().hex[:12]
-    names = []
-    for kind in OutputKind:
-        name = f"byom_{kind.value}_{token}"
-        names.append(name)
+def _udf_names(con: Any, store: DuckDBModelStore) -> tuple[dict[OutputKind, str], str]:
+    """The UDF names for this database and table: those a connection of this process already
+    registered in this database if any (UDFs are database-wide and only their creator can drop
+    them, so registering again must not add more), else new ones."""
+    tag = hashlib.sha256(store.table.encode()).hexdigest()[:8]
+    prefix = f"byom_resolve_{tag}_"
+    rows = con.execute(
+        "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_name LIKE ?",
+        [prefix + "%"],
+    ).fetchall()
+    with _sources_lock:
+        token = next((r[0][len(prefix) :] for r in rows if r[0][len(prefix) :] in _sources), None)
+        fresh = token is None
+        if token is None:
+            token = uuid.uuid4().hex[:12]
+            _sources[token] = _TableSource(store.table)
+        _sources[token].attach(store)
+    names = {kind: f"byom_{kind.value}_{tag}_{token}" for kind in OutputKind}
+    if fresh:
+        duckdb = import_duckdb()
+        source = _sources[token]
+        for kind in OutputKind:
+            con.create_function(
+                names[kind],
+                _make_udf(kind, source),
+                None,
+                _RETURN_TYPES[kind],
+                type="arrow",
+                null_handling="special",
+                side_effects=False,
+            )
+        # Volatile: it loads models, so DuckDB must neither fold nor skip it.
         con.create_function(
-            name,
-            _make_udf(kind, store),
-            None,
-            _RETURN_TYPES[kind],
+            prefix + token,
+            _make_resolve_udf(source),
+            [duckdb.sqltype(t) for t in ("VARCHAR", "BLOB", "VARCHAR", "BIGINT")],
+            "VARCHAR",
             type="arrow",
             null_handling="special",
             side_effects=False,
         )
-        con.execute(_macro_sql(kind, name, store, max_positional))
-    _registered[id(con)] = names
+    return names, prefix + token
+
+
+def register(
+    con: Any,
+    models_table: str = "byom_models",
+    *,
+    create: bool = True,
+    max_positional: int = MAX_POSITIONAL,
+) -> DuckDBModelStore:
+    """Make score / predict / predict_json callable on this connection.
+
+    With `create` (the default) a missing model table is created (empty, full layout); without
+    it a missing table is an error naming it. Any existing table with columns model_id and
+    model is used as it is.
+    """
+    store = DuckDBModelStore(con, models_table)
+    if not store.columns():
+        if not create:
+            raise ModelTableError(store.missing_table_message())
+        store.create()
+    store.check_layout()
+    names, resolve = _udf_names(con, store)
+    for kind in OutputKind:
+        con.execute(_macro_sql(kind, names[kind], resolve, store, max_positional))
     return store
 
 

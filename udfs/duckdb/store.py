@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from byom.errors import ModelExistsError, ModelTableError, UnknownModelError
-from byom.scoring import StoredModel
+from byom.formats import check_size, sha256_hex
+from byom.scoring import StoredModel, version_key
 from byom.store import MODEL_TABLE_COLUMNS, ModelRecord, prepare_model
 from udfs.duckdb._engine import import_duckdb
 
@@ -65,8 +69,17 @@ class DuckDBModelStore:
     def is_full_layout(self) -> bool:
         return set(MODEL_TABLE_COLUMNS) <= self.columns()
 
-    def version_sql(self, alias: str) -> str:
-        """SQL for a row's version key: content hash, plus the input map's hash if any."""
+    def missing_table_message(self) -> str:
+        """What to say when the model table does not exist, with a "did you mean"."""
+        tables = [str(r[0]) for r in self._read("SELECT table_name FROM duckdb_tables()")]
+        close = difflib.get_close_matches(self.table, tables, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return (
+            f"model table {self.table} does not exist{hint} (create it by adding a model: "
+            f"`byom models add MODEL_FILE --id ID --table {self.table}`)"
+        )
+
+    def check_layout(self) -> None:
         cols = self.columns()
         if not {"model_id", "model"} <= cols:
             raise ModelTableError(
@@ -74,11 +87,6 @@ class DuckDBModelStore:
                 f"(it has {', '.join(sorted(cols)) or 'no columns, or does not exist'}); create "
                 "it with `byom models add`"
             )
-        if "sha256" in cols and "inputs" in cols:
-            return f"({alias}.sha256 || coalesce('/' || sha256({alias}.inputs), ''))"
-        if "sha256" in cols:
-            return f"{alias}.sha256"
-        return f"sha256({alias}.model)"
 
     # -- writes -----------------------------------------------------------------------------
     def add(
@@ -103,11 +111,30 @@ class DuckDBModelStore:
         cols = MODEL_TABLE_COLUMNS if full else ("model_id", "model")
         values = record.row() if full else (record.model_id, record.blob)
         marks = ", ".join("?" for _ in cols)
-        verb = "INSERT OR REPLACE" if replace else "INSERT"
-        self.con.execute(
-            f"{verb} INTO {self.sql_table} ({', '.join(cols)}) VALUES ({marks})", list(values)
-        )
+        insert = f"INSERT INTO {self.sql_table} ({', '.join(cols)}) VALUES ({marks})"
+        # Delete then insert, in one transaction: INSERT OR REPLACE needs a key, which a table
+        # with just model_id and model (Teradata BYOM's layout) may not have.
+        with self._transaction():
+            if exists:
+                self.con.execute(f"DELETE FROM {self.sql_table} WHERE model_id = ?", [model_id])
+            self.con.execute(insert, list(values))
         return record
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """A transaction of its own, or the caller's if one is open already."""
+        duckdb = import_duckdb()
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+        except duckdb.TransactionException:  # the caller's transaction: it decides to commit
+            yield
+            return
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
 
     def remove(self, model_id: str) -> None:
         if not self._exists(model_id):
@@ -146,16 +173,20 @@ class DuckDBModelStore:
         return bytes(rows[0][0])
 
     def fetch(self, model_id: str) -> StoredModel | None:
-        """Read a model on a separate cursor: called from inside a running query."""
-        cols = self.columns()
-        sha = "sha256" if "sha256" in cols else "NULL"
-        inputs = "inputs" if "inputs" in cols else "NULL"
-        q = (
-            f"SELECT model, {self.version_sql('m')}, {sha}, {inputs} "
-            f"FROM {self.sql_table} m WHERE model_id = ?"
-        )
+        """Read a model on a separate cursor (called from inside a running query): the size
+        first, the bytes only if they are within the bound; the version key is hashed from the
+        bytes read, whatever a sha256 column says."""
+        inputs = "inputs" if "inputs" in self.columns() else "NULL"
+        q = f"SELECT octet_length(model), {inputs} FROM {self.sql_table} WHERE model_id = ?"
         rows = self._read(q, [model_id])
-        if not rows:
+        if len(rows) != 1 or rows[0][0] is None:
             return None
-        row = rows[0]
-        return StoredModel(model_id, bytes(row[0]), row[1], row[2], row[3])
+        size, input_map = rows[0]
+        check_size(size, model_id)
+        blob_rows = self._read(f"SELECT model FROM {self.sql_table} WHERE model_id = ?", [model_id])
+        if len(blob_rows) != 1 or blob_rows[0][0] is None:
+            return None
+        blob = bytes(blob_rows[0][0])
+        check_size(blob, model_id)
+        sha = sha256_hex(blob)
+        return StoredModel(model_id, blob, version_key(sha, input_map), sha, input_map)
