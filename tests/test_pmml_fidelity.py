@@ -19,7 +19,7 @@ import pytest
 from pmml_float_cases import DOCS, EXPECTED, ROWS
 from pmml_reference import scorer_pair
 
-from byom.errors import InvalidModelError
+from byom.errors import InvalidModelError, UnsupportedPmmlError
 from byom.outputs import json_rows
 from byom.pmml.scorer import NativePmmlScorer
 from udfs.duckdb import sql
@@ -356,3 +356,153 @@ def test_self_reference_refused_not_recursing():
     doc = _transformed(fields + "</DerivedField>", "a").replace(b"<MiningSchema>", local, 1)
     with pytest.raises(InvalidModelError, match="'a' is defined in terms of itself"):
         NativePmmlScorer(doc).predict({"x": np.array([2.0])}, 1)
+
+
+# ----------------------------------------------------------------------------- 4. TextIndex
+
+_WORDS = ["good", "Bad", "great", "awful", "movie", "plot", "actor", "boring", "fun", "not"]
+#: Texts every reference tokenizes alike, and some only JPMML / scikit-learn do (a vertical tab
+#: separates words, guillemets are punctuation); pypmml tokenizes those differently.
+_TEXTS = [
+    "good movie, great plot!",
+    "Bad  BAD awful",
+    "the actor is not very good",
+    "",
+    None,
+    "fun. fun, fun; boring",
+    "a-good (great) movie",
+    "good good good movie movie",
+]
+_EXOTIC = ["\u00abgood\u00bb\tmovie\x0bplot", "GOOD\u2014movie"]
+
+
+@functools.cache
+def _text_pipeline(kind: str) -> tuple[bytes, Any]:
+    """TfidfVectorizer (or a CountVectorizer of words and pairs) + LogisticRegression."""
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn2pmml.feature_extraction.text import Splitter
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    from byom.export import sklearn_to_pmml
+
+    rng = np.random.default_rng(3)
+    docs = [" ".join(rng.choice(_WORDS, size=rng.integers(2, 10))) for _ in range(200)]
+    y = pd.Series([int(d.count("good") + d.count("fun") > d.count("Bad")) for d in docs], name="y")
+    if kind == "tfidf":
+        vectorizer: Any = TfidfVectorizer(tokenizer=Splitter(), token_pattern=None, norm=None)
+    else:
+        vectorizer = CountVectorizer(tokenizer=Splitter(), token_pattern=None, ngram_range=(1, 2))
+    pipe = PMMLPipeline([("text", vectorizer), ("clf", LogisticRegression())])
+    pipe.fit(pd.Series(docs, name="text"), y)
+    return sklearn_to_pmml(pipe), pipe
+
+
+@pytest.mark.parametrize("kind", ["tfidf", "count"])
+def test_text_pipeline_matches_pypmml_and_scikit_learn(kind):
+    """sklearn2pmml writes a DefineFunction around TextIndex (tf, or tf * idf) per term."""
+    blob, pipe = _text_pipeline(kind)
+    native, jvm = scorer_pair(blob)
+    texts = np.array(_TEXTS, dtype=object)
+    mine, theirs = native.predict({"text": texts}, len(texts)), jvm.predict({"text": texts}, 8)
+    present = np.array([t is not None for t in _TEXTS])
+    np.testing.assert_allclose(
+        mine.probabilities[present], theirs.probabilities[present], rtol=0, atol=1e-13
+    )
+    assert np.isnan(mine.probabilities[~present]).all()  # a missing text: no prediction
+    everything = [t for t in _TEXTS if t is not None] + _EXOTIC
+    pred = native.predict({"text": np.array(everything, dtype=object)}, len(everything))
+    np.testing.assert_allclose(pred.probabilities, pipe.predict_proba(everything), atol=1e-12)
+
+
+def test_text_pipeline_through_duckdb(con, store):
+    blob, pipe = _text_pipeline("tfidf")
+    store.add("tfidf", blob)
+    texts = [t for t in _TEXTS if t is not None]
+    con.register("docs", pd.DataFrame({"id": range(len(texts)), "text": texts}))
+    got = sql(con, "SELECT predict_json('tfidf', *) FROM docs ORDER BY id").fetchall()
+    have = [json.loads(r[0])["probability(1)"] for r in got]
+    np.testing.assert_allclose(have, pipe.predict_proba(texts)[:, 1], rtol=0, atol=1e-12)
+
+
+def _text_doc(index_attrs: str, term: str, normalization: str = "") -> bytes:
+    return f"""<?xml version="1.0"?>
+<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4"><Header/>
+  <DataDictionary>
+    <DataField name="text" optype="categorical" dataType="string"/>
+    <DataField name="y" optype="continuous" dataType="double"/>
+  </DataDictionary>
+  <RegressionModel functionName="regression">
+    <MiningSchema><MiningField name="text"/><MiningField name="y" usageType="target"/>
+    </MiningSchema>
+    <LocalTransformations>
+      <DerivedField name="tf" optype="continuous" dataType="double">
+        <TextIndex textField="text" {index_attrs}>{normalization}
+          <Constant dataType="string">{term}</Constant>
+        </TextIndex>
+      </DerivedField>
+    </LocalTransformations>
+    <RegressionTable intercept="0"><NumericPredictor name="tf" coefficient="1"/>
+    </RegressionTable>
+  </RegressionModel>
+</PMML>""".encode()
+
+
+def _tf(doc: bytes, texts: list[str | None]) -> list[float]:
+    pred = NativePmmlScorer(doc).predict({"text": np.array(texts, dtype=object)}, len(texts))
+    return [None if np.isnan(v) else float(v) for v in pred.value]
+
+
+_SAMPLE = ["The brown fox, the BROWN fox!", "brown-fox brown fox brown", "(brown) «fox»", "", None]
+
+
+@pytest.mark.parametrize(
+    ("attrs", "term", "expected"),
+    [
+        ("", "brown fox", [2, 1, 1, 0, None]),  # case-insensitive, punctuation trimmed
+        ('isCaseSensitive="true"', "brown fox", [1, 1, 1, 0, None]),
+        ('localTermWeights="binary"', "fox", [1, 1, 1, 0, None]),
+        (
+            'localTermWeights="logarithmic"',
+            "brown",
+            [np.log10(3), np.log10(3), np.log10(2), 0, None],
+        ),
+        ('wordSeparatorCharacterRE="[\\s\\-]+"', "brown fox", [2, 2, 1, 0, None]),
+        ('x-wordRE="[a-z]+"', "brown fox", [1, 2, 1, 0, None]),  # BROWN is no [a-z]+ match
+        ("", "", [0, 0, 0, 0, None]),
+    ],
+)
+def test_text_index_counts_as_jpmml(attrs, term, expected):
+    """Counts by hand, following JPMML's TextUtil.termFrequency and TextSplitter (and checked
+    against JPMML-Evaluator 1.7.7)."""
+    assert _tf(_text_doc(attrs, term), _SAMPLE) == pytest.approx(expected, nan_ok=True)
+
+
+def test_text_index_counts_overlapping_matches():
+    assert _tf(_text_doc("", "ha ha"), ["ha ha ha", "ha", "ha. ha! ha? ha"]) == [2, 0, 3]
+
+
+def test_text_index_normalization_as_jpmml():
+    """Rows apply in order (regex or literal, case-insensitive by default); `recursive`
+    repeats the table until the text stops changing (as JPMML-Evaluator 1.7.7 counts)."""
+    table = """<TextIndexNormalization recursive="true"><InlineTable>
+      <row><string>colou?r</string><stem>hue</stem><regex>true</regex></row>
+      <row><string>hue hue</string><stem>hue</stem></row>
+      <row><string>a.b</string><stem>dot</stem></row>
+    </InlineTable></TextIndexNormalization>"""
+    texts = ["Color colour COLOR", "hue", "a.b axb", None]
+    assert _tf(_text_doc("", "hue", table), texts) == [1, 1, 0, None]
+    assert _tf(_text_doc("", "dot", table), texts) == [0, 0, 1, None]
+
+
+@pytest.mark.parametrize(
+    ("attrs", "what"),
+    [
+        ('maxLevenshteinDistance="1"', 'maxLevenshteinDistance="1"'),
+        ('tokenize="false"', 'tokenize="false"'),
+        ('localTermWeights="augmentedNormalizedTermFrequency"', "augmentedNormalizedTermFreq"),
+    ],
+)
+def test_text_index_options_jpmml_refuses_are_refused_by_name(attrs, what):
+    with pytest.raises(UnsupportedPmmlError, match=rf"{what}.*\(line 12\)"):
+        NativePmmlScorer(_text_doc(attrs, "fox"))

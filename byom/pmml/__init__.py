@@ -8,8 +8,12 @@ A document is parsed once (`xml.parse`: defusedxml, line numbers kept) and compi
   asMissing, asIs), applied once to the input columns (`Plan.prepare`).
 * `scope.Context` carries field types and the math context while compiling; `scope.Scope` holds
   one batch's columns and computes derived fields lazily.
-* `expressions` compiles DerivedField / transformedValue expressions into closures over columns,
-  `predicates` compiles three-valued predicates (TRUE / UNKNOWN masks).
+* `expressions` compiles DerivedField / transformedValue expressions (and the
+  TransformationDictionary's DefineFunctions) into closures over columns, `text` the TextIndex
+  of bag-of-words / tf-idf pipelines, `predicates` three-valued predicates (TRUE / UNKNOWN
+  masks). Chains of DerivedFields are computed without recursion; nesting deeper than
+  `scope.MAX_NESTING` (or XML deeper than `xml.MAX_DEPTH`) is refused with the line.
+* `floatmath`: JPMML's x-mathContext="float" (XGBoost exports), per model element.
 * `models.MODEL_TYPES` maps a model element to its compiler; each returns a `models.ModelPlan`
   whose `evaluate(scope)` applies the model's MiningSchema replacements, LocalTransformations,
   scores (`score`), applies Targets and computes the Output fields. MiningModel segments are

@@ -7,6 +7,7 @@ booleans are 1.0 / 0.0 columns.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -122,6 +123,13 @@ def _compile_expression(ctx: Context, element: Element) -> tuple[Expr, str]:
         return _map_values(ctx, element)
     if tag == "Apply":
         return _apply(ctx, element)
+    if tag == "TextIndex":
+        from byom.pmml.text import compile_text_index
+
+        term = next((c for c in element if c.tag in EXPRESSION_TAGS), None)
+        if term is None:
+            raise ctx.doc.invalid(element, "has no term expression")
+        return compile_text_index(ctx, element, compile_expression(ctx, term)[0])
     raise ctx.doc.unsupported(element)
 
 
@@ -176,6 +184,11 @@ def _field_ref(ctx: Context, element: Element) -> tuple[Expr, str]:
 
     fill = parse_value(map_missing, data_type) if map_missing is not None else None
     return _with_missing(ref, fill), data_type
+
+
+def field_name(ctx: Context, element: Element, attr: str = "field") -> str:
+    """The known field an element's `attr` names; refused when it names none."""
+    return _field_name(ctx, element, attr)
 
 
 def _field_name(ctx: Context, element: Element, attr: str = "field") -> str:
@@ -528,6 +541,8 @@ _MISSING_AWARE = {"isMissing", "isNotMissing", "if", "and", "or", "isIn", "isNot
 
 def _apply(ctx: Context, element: Element) -> tuple[Expr, str]:
     name = element.get("function", "")
+    if name in ctx.functions:
+        return _apply_defined(ctx, element, ctx.functions[name])
     if name not in FUNCTIONS:
         raise ctx.doc.unsupported(element, f'function "{name}"')
     if element.get("invalidValueTreatment", "returnInvalid") not in ("returnInvalid", "asMissing"):
@@ -563,3 +578,73 @@ def _apply(ctx: Context, element: Element) -> tuple[Expr, str]:
         return out
 
     return apply, result_type or "double"
+
+
+# ----------------------------------------------------------------------------- DefineFunction
+
+
+@dataclass
+class DefinedFunction:
+    """A TransformationDictionary DefineFunction, compiled once: its body sees only its
+    ParameterFields, bound to the Apply's argument columns."""
+
+    name: str
+    params: list[tuple[str, str | None]]  # name, dataType (None: as passed)
+    data_type: str
+    body: Expr
+
+
+def compile_define_functions(ctx: Context, parent: Element | None) -> None:
+    """Register the DefineFunctions of a TransformationDictionary in `ctx.functions`, in
+    document order (a body may call the functions defined before it)."""
+    if parent is None:
+        return
+    for element in children(parent, "DefineFunction"):
+        name = element.get("name")
+        if not name:
+            raise ctx.doc.invalid(element, "has no name")
+        if name in FUNCTIONS:
+            raise ctx.doc.invalid(element, f"redefines the built-in function {name!r}")
+        data_type = element.get("dataType", "double")
+        if data_type not in ("double", "float", "integer", "string", "boolean"):
+            raise ctx.doc.unsupported(element, f'DefineFunction dataType="{data_type}"')
+        params: list[tuple[str, str | None]] = []
+        local = replace(ctx, types={}, optypes={}, globals={})
+        for p in children(element, "ParameterField"):
+            pname = p.get("name")
+            if not pname:
+                raise ctx.doc.invalid(p, "has no name")
+            ptype = p.get("dataType")
+            params.append((pname, ptype))
+            local.declare(pname, ptype or "string", p.get("optype", "continuous"))
+        body_element = next((c for c in element if c.tag in EXPRESSION_TAGS), None)
+        if body_element is None:
+            raise ctx.doc.invalid(element, "has no expression")
+        body, _ = compile_expression(local, body_element)
+        ctx.functions[name] = DefinedFunction(name, params, data_type, body)
+
+
+def _apply_defined(ctx: Context, element: Element, function: DefinedFunction) -> tuple[Expr, str]:
+    args = [compile_expression(ctx, c)[0] for c in element if c.tag in EXPRESSION_TAGS]
+    if len(args) != len(function.params):
+        raise ctx.doc.invalid(
+            element,
+            f"calls {function.name} with {len(args)} arguments; it takes {len(function.params)}",
+        )
+    map_missing = element.get("mapMissingTo")
+    default = element.get("defaultValue")
+
+    def call(scope: Scope) -> np.ndarray:
+        inner = Scope(scope.n, cache=scope.cache)
+        for (pname, ptype), arg in zip(function.params, args, strict=True):
+            value = arg(scope)
+            inner.set(pname, as_type(value, ptype) if ptype else value)
+        out = as_type(function.body(inner), function.data_type)
+        missing = is_missing(out)
+        if missing.any() and (map_missing is not None or default is not None):
+            out = out.astype(object if out.dtype == object else np.float64, copy=True)
+            fill = map_missing if map_missing is not None else default
+            out[missing] = parse_value(fill, function.data_type)  # type: ignore[arg-type]
+        return out
+
+    return call, function.data_type

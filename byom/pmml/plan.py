@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from byom.errors import InvalidModelError, InvalidValueError
-from byom.pmml.expressions import compile_derived_fields
+from byom.pmml.expressions import compile_define_functions, compile_derived_fields
 from byom.pmml.fields import FieldDef, MiningFieldPlan, read_data_dictionary, to_column
 from byom.pmml.models import KNOWN_MODELS, ModelPlan, ModelResult, compile_model
 from byom.pmml.scope import Context, Scope
@@ -71,7 +71,9 @@ def _compile_document(blob: bytes, who: str) -> Plan:
     ctx = Context(doc, fields)
     for spec in fields.values():
         ctx.declare(spec.name, spec.data_type, spec.optype)
-    ctx.globals = compile_derived_fields(ctx, child(doc.root, "TransformationDictionary"))
+    dictionary = child(doc.root, "TransformationDictionary")
+    compile_define_functions(ctx, dictionary)
+    ctx.globals = compile_derived_fields(ctx, dictionary)
     models = [c for c in doc.root if c.tag not in _NOT_MODELS]
     if not models:
         raise doc.invalid(doc.root, "holds no model")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element
 
 import numpy as np
@@ -42,6 +42,8 @@ class Context:
     optypes: dict[str, str] = field(default_factory=dict)
     #: Derived fields of the TransformationDictionary.
     globals: dict[str, Expr] = field(default_factory=dict)
+    #: DefineFunctions of the TransformationDictionary, by name (expressions.DefinedFunction).
+    functions: dict[str, Any] = field(default_factory=dict)
     float_math: bool = False
     depth: int = 0
     #: How deep the expression / predicate being compiled is nested (see MAX_NESTING).
@@ -75,9 +77,15 @@ class Scope:
         parent: Scope | None = None,
         derived: dict[str, Expr] | None = None,
         treatments: dict[str, tuple[MiningFieldPlan, FieldDef | None]] | None = None,
+        cache: dict[Any, Any] | None = None,
     ) -> None:
         self.n = n
         self.parent = parent
+        #: Per-batch memo shared by a scope's children and function calls (e.g. tokenized
+        #: texts of TextIndex), keyed by what computed it.
+        self.cache: dict[Any, Any] = (
+            cache if cache is not None else (parent.cache if parent else {})
+        )
         self.values: dict[str, np.ndarray] = {}
         self._derived = derived or {}
         self._treatments = treatments or {}
@@ -103,6 +111,9 @@ class Scope:
                 self._prepare(name)
             finally:
                 self._preparing = False
+            value = self.values.get(name)
+            if value is not None:
+                return value
         if name in self._busy:
             raise InvalidModelError(f"field {name!r} is defined in terms of itself")
         if name in self._derived:
