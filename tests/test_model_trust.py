@@ -254,3 +254,35 @@ def test_four_scorers_and_a_replacer_never_fail_and_never_mix(tmp_path, iris, ca
     assert len({v for v, _ in seen}) > 3, "the replacer should have raced the scorers"
     for v, s in seen:
         np.testing.assert_allclose(s, by_hash[v].predict(features), rtol=1e-5, atol=1e-5)
+
+
+# -- the same through Spark ------------------------------------------------------------------
+def _spark_table(spark, path: str, rows: list[tuple[str, bytes]]) -> str:
+    """A model table written by hand, as anyone with write access to it could."""
+    spark.createDataFrame(rows, "model_id STRING, model BINARY").write.parquet(path)
+    return path
+
+
+def test_spark_refuses_external_data_written_into_its_table(spark, tmp_path, monkeypatch):
+    from udfs.spark import byom_error, register
+
+    monkeypatch.chdir("/tmp/leak")
+    table = _spark_table(spark, str(tmp_path / "models"), [("leak", onnx_reading_file())])
+    register(spark, table)
+    df = spark.range(26).selectExpr("'leak' AS model_id", "CAST(id AS FLOAT) AS x")
+    df.createOrReplaceTempView("rows")
+    with pytest.raises(Exception) as info:
+        spark.sql("SELECT score(model_id, x) FROM rows").collect()
+    err = byom_error(info.value)
+    assert isinstance(err, UnsafeModelError), info.value
+    assert "model 'leak' refers to external data" in str(err)
+    assert SECRET not in str(info.value)
+
+
+def test_spark_checks_sizes_before_reading_bytes(spark, tmp_path, monkeypatch):
+    from udfs.spark import register
+
+    monkeypatch.setattr(config, "MAX_MODEL_BYTES", 1000)
+    table = _spark_table(spark, str(tmp_path / "models"), [("big", LINEAR_PMML + b" " * 5000)])
+    with pytest.raises(ModelTooLargeError, match=r"model 'big' in .*models is 6,132 bytes"):
+        register(spark, table)

@@ -73,6 +73,10 @@ def _make_udf(kind: OutputKind, catalog: BroadcastModels) -> Any:
     return arrow_udf(score, RETURN_TYPES[kind])  # type: ignore[call-overload]
 
 
+#: Reads of the model table before a concurrent replace is reported as an error.
+_REFRESH_ATTEMPTS = 5
+
+
 @dataclass
 class SparkRegistration:
     """byom's functions on one SparkSession, bound to one model table."""
@@ -87,7 +91,19 @@ class SparkRegistration:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def refresh(self) -> bool:
-        """Re-read the model table; re-register the functions if any model changed."""
+        """Re-read the model table; re-register the functions if any model changed.
+
+        A model replaced between reading the hashes and the bytes is read again (a few times),
+        so a concurrent replace does not fail the caller."""
+        for attempt in range(_REFRESH_ATTEMPTS):
+            try:
+                return self._refresh()
+            except ModelChangedError:
+                if attempt == _REFRESH_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _refresh(self) -> bool:
         with self._lock:
             models = self.store.versions()
             if models == self.models and self.udfs:
@@ -100,7 +116,8 @@ class SparkRegistration:
                 missing.discard(sha)
             if missing:
                 raise ModelChangedError(
-                    f"model table {self.store.table} changed while byom read it; try again"
+                    f"model table {self.store.table} kept changing while byom read it "
+                    f"({_REFRESH_ATTEMPTS} attempts); try again when the writes settle"
                 )
             for sha in set(self.broadcasts) - needed:
                 self.broadcasts.pop(sha).unpersist()

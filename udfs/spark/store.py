@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from byom.errors import ModelExistsError, ModelTableError, UnknownModelError
+from byom.formats import check_size
 from byom.store import MODEL_TABLE_COLUMNS, ModelRecord, prepare_model
 from udfs.spark._engine import import_pyspark
 
@@ -85,14 +86,17 @@ class SparkModelStore:
         df = self.dataframe()
         has_inputs = "inputs" in {c.lower() for c in df.columns}
         inputs = F.col("inputs") if has_inputs else F.lit(None).cast("string")
-        rows = df.select("model_id", F.sha2("model", 256), inputs).collect()
+        rows = df.select(
+            "model_id", F.sha2("model", 256), inputs, F.octet_length("model")
+        ).collect()
         found: dict[str, ModelVersion] = {}
-        for model_id, sha, input_map in rows:
+        for model_id, sha, input_map, size in rows:
             if model_id is None or sha is None:
                 raise ModelTableError(
                     f"model table {self.table} has a row with a NULL model_id or model: "
                     "delete it or give it an id and bytes"
                 )
+            check_size(size, model_id, self.table)  # before any bytes reach the driver
             if model_id in found:
                 raise ModelTableError(
                     f"model id {model_id!r} appears more than once in {self.table}: remove the "
