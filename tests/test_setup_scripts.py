@@ -23,7 +23,8 @@ ENGINES_THE_DEMO_MUST_NOT_PULL = ("pyspark", "teradataml", "pypmml")
 @pytest.fixture
 def bare_path(tmp_path):
     """A PATH whose `python3` is this interpreter and whose `python` fails loudly, as on stock
-    Debian/Ubuntu (where `python` does not exist at all)."""
+    Debian/Ubuntu (where `python` does not exist at all). Every script runs with it, so that a
+    script which did call `python` fails fast instead of installing into someone's Python."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python3").symlink_to(sys.executable)
@@ -94,11 +95,11 @@ def test_test_script_installs_everything_then_lints_and_tests(tmp_path, bare_pat
 
 
 @pytest.mark.parametrize("name", ["demo", "test"])
-def test_scripts_refuse_a_python_older_than_3_10(tmp_path, name):
+def test_scripts_refuse_a_python_older_than_3_10(tmp_path, bare_path, name):
     old = tmp_path / "python3.8"
     old.write_text('#!/bin/sh\necho "3 8"\n')  # what a 3.8 prints for the version probe
     old.chmod(0o755)
-    run = run_script(name, PYTHON=str(old), BYOM_VENV=str(tmp_path / "venv"))
+    run = run_script(name, PYTHON=str(old), BYOM_VENV=str(tmp_path / "venv"), PATH=bare_path)
     assert run.returncode == 1
     assert run.stderr.strip() == (
         f"byom setup: error: byom needs Python 3.10 or later but '{old}' is Python 3.8; "
@@ -107,9 +108,10 @@ def test_scripts_refuse_a_python_older_than_3_10(tmp_path, name):
     assert not (tmp_path / "venv").exists()
 
 
-def test_scripts_name_a_missing_python(tmp_path):
-    run = run_script("demo", PYTHON=str(tmp_path / "nope"), BYOM_VENV=str(tmp_path / "venv"))
-    assert run.returncode == 1 and "'" + str(tmp_path / "nope") + "' not found" in run.stderr
+def test_scripts_name_a_missing_python(tmp_path, bare_path):
+    missing = str(tmp_path / "nope")
+    run = run_script("demo", PYTHON=missing, BYOM_VENV=str(tmp_path / "venv"), PATH=bare_path)
+    assert run.returncode == 1 and f"'{missing}' not found" in run.stderr
 
 
 def _bundled_pip_wheel() -> Path:
