@@ -225,21 +225,24 @@ def resolve_versions(
                 "the model with `byom models add --replace`"
             )
         check_size(size, model_id, table)
-        blob: bytes = blobs[i].as_buffer().to_pybytes()
-        out.append(_resolve(table, model_id, blob, input_map))
+        out.append(_resolve(table, model_id, blobs[i].as_buffer(), input_map))
     return pa.array(out, pa.string())
 
 
-def _resolve(table: str, model_id: str, blob: bytes, input_map: str | None) -> str:
+def _resolve(table: str, model_id: str, data: pa.Buffer, input_map: str | None) -> str:
     where = f"{table}\0{model_id}"
     version = _latest.get(where)
     held = None if version is None else held_bytes.get(f"{where}\0{version}")
-    if version is None or held != (blob, input_map):
+    if held is not None and held[1] == input_map and data.equals(pa.py_buffer(held[0])):
+        blob = held[0]  # the same bytes as last time: compared in place, not copied or hashed
+    else:
+        blob = data.to_pybytes()
         version = version_key(sha256_hex(blob), input_map)
         held_bytes.put(f"{where}\0{version}", (blob, input_map), len(blob))
         if len(_latest) > 64 * held_bytes.max_entries:
             _latest.clear()  # only a shortcut: a forgotten entry costs one hash
         _latest[where] = version
+    assert version is not None
     key = _bound_key(table, model_id, version)
     bound_cache.get_or_load(key, lambda: _bind_bytes(model_id, version, blob, input_map))
     return version
