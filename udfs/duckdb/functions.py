@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -46,25 +47,32 @@ class _TableSource:
     """The model table behind one set of UDFs, read through whichever registering connection
     is still open (UDFs are database-wide; a connection that registered them may be closed).
 
-    Only the rare paths read through it: the "did you mean" list of an unknown id, and bytes a
-    batch did not carry (checked against the statement's version key before use)."""
+    Only rare paths read through it: the "did you mean" list of an unknown id, and a model
+    evicted from every cache mid-statement (checked against the statement's version key).
+    Connections are held weakly: registering never keeps a database open."""
 
     def __init__(self, table: str) -> None:
         self.table = table
-        self._stores: list[DuckDBModelStore] = []
+        self._connections: list[weakref.ref[Any]] = []
         self._lock = threading.Lock()
 
-    def attach(self, store: DuckDBModelStore) -> None:
+    def in_use(self) -> bool:
+        return any(ref() is not None for ref in self._connections)
+
+    def attach(self, con: Any) -> None:
         with self._lock:
-            self._stores = [*self._stores[-7:], store]
+            alive = [ref for ref in self._connections if ref() is not None]
+            self._connections = [*alive[-7:], weakref.ref(con)]
 
     def _first_open(self, read: Callable[[DuckDBModelStore], Any]) -> Any:
         duckdb = import_duckdb()
         with self._lock:
-            stores = list(reversed(self._stores))
-        for store in stores:
+            connections = [ref() for ref in reversed(self._connections)]
+        for con in connections:
+            if con is None:
+                continue
             try:
-                return read(store)
+                return read(DuckDBModelStore(con, self.table))
             except duckdb.ConnectionException:
                 continue  # that connection was closed: try an older one
         raise ModelTableError(f"every connection that registered byom on {self.table} is closed")
@@ -148,12 +156,14 @@ def _udf_names(con: Any, store: DuckDBModelStore) -> tuple[dict[OutputKind, str]
         [prefix + "%"],
     ).fetchall()
     with _sources_lock:
+        for dead in [t for t, source in _sources.items() if not source.in_use()]:
+            del _sources[dead]
         token = next((r[0][len(prefix) :] for r in rows if r[0][len(prefix) :] in _sources), None)
         fresh = token is None
         if token is None:
             token = uuid.uuid4().hex[:12]
             _sources[token] = _TableSource(store.table)
-        _sources[token].attach(store)
+        _sources[token].attach(con)
     names = {kind: f"byom_{kind.value}_{tag}_{token}" for kind in OutputKind}
     if fresh:
         duckdb = import_duckdb()
