@@ -115,10 +115,14 @@ def test_scripts_name_a_missing_python(tmp_path, bare_path):
 
 
 def _bundled_pip_wheel() -> Path:
-    bundled = Path(sysconfig.get_paths()["stdlib"]) / "ensurepip" / "_bundled"
-    wheels = sorted(bundled.glob("pip-*.whl"))
+    """The pip wheel ensurepip would install (Debian keeps it in /usr/share/python-wheels)."""
+    places = [
+        Path(sysconfig.get_paths()["stdlib"]) / "ensurepip" / "_bundled",
+        Path("/usr/share/python-wheels"),
+    ]
+    wheels = sorted(w for place in places for w in place.glob("pip-*.whl"))
     if not wheels:
-        pytest.skip(f"no pip wheel bundled with this Python ({bundled})")
+        pytest.skip(f"no pip wheel bundled with this Python (looked in {places})")
     return wheels[-1]
 
 
