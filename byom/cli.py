@@ -201,9 +201,11 @@ def query(
 ) -> None:
     """Run SQL with score / predict / predict_json registered; `score(model_id, *)` works.
 
-    Every column is printed, in order, even when names repeat (`SELECT a.id, b.id`): csv and
-    table keep the names as they are; json prints one object per row, where a repeated name
-    gets a suffix the way DuckDB names such columns in a table (id, id_1, id_2, ...).
+    Every column is printed, in order, even when names repeat (SELECT a.id, b.id).
+
+    csv and table keep the names as they are.
+
+    json prints one object per row; a repeated name gets a suffix, as in DuckDB tables: id, id_1.
     """
     from udfs.duckdb import sql
 
