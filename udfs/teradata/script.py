@@ -414,9 +414,12 @@ class Script:
         want = len(self.names)
         if found is not None and found != want:
             return ScriptInputError(
-                f"line {number}: expected {want} fields ({', '.join(self.names)}) but found {found}"
+                f"line {number}: expected {want} fields ({', '.join(self.names)}) but found "
+                f"{found}; --columns must list the ON query's columns in order, and values that "
+                "may hold the delimiter need QUOTECHAR in the SCRIPT call (and --quotechar)"
             )
-        return ScriptInputError(f"line {number}: {reason}")
+        short = reason if len(reason) <= 300 else reason[:300] + "..."  # pyarrow quotes the row
+        return ScriptInputError(f"line {number}: {short}")
 
     def typed(self, first: int, table: pa.Table) -> dict[str, pa.Array]:
         """Each column in its declared type; FLOAT text such as `1 E002` loses its blanks."""
