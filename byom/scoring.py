@@ -26,7 +26,7 @@ from byom.errors import (
 from byom.formats import check_size, sha256_hex
 from byom.inputs import InputBinder, InputMap, parse_input_map
 from byom.outputs import ARROW_TYPES, OutputKind, render
-from byom.scorers import Scorer, load_scorer
+from byom.scorers import Scorer, load_hashed_scorer
 
 
 @dataclass(frozen=True)
@@ -111,12 +111,20 @@ def _bind_bytes(
     """Bind bytes that claim to be `version`: the key is recomputed from the bytes themselves,
     so no stored hash column can pass one model's bytes off as another's."""
     check_size(blob, model_id)
-    if version_key(sha256_hex(blob), input_map) != version:
+    sha = sha256_hex(blob)
+    if version_key(sha, input_map) != version:
         raise ModelChangedError(
             f"model {model_id!r}: the bytes read do not match the version the statement "
             "resolved (the model was replaced meanwhile); run the statement again"
         )
-    scorer = load_scorer(blob, model_id)
+    return _bind_hashed(model_id, blob, sha, input_map)
+
+
+def _bind_hashed(
+    model_id: str, blob: bytes, sha256: str, input_map: str | None
+) -> tuple[BoundModel, int]:
+    """Bind bytes hashed by the caller just now; the size counts against the cache bound."""
+    scorer = load_hashed_scorer(blob, sha256, model_id)
     return BoundModel.create(model_id, scorer, input_map), len(blob)
 
 
@@ -190,9 +198,11 @@ def _flat(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     return arr
 
 
+#: A model's bytes, input map and the sha256 byom computed from those bytes.
+_Held = tuple[bytes, str | None, str]
 #: The bytes behind each bound model version, as the engine handed them over inside a
 #: statement: a model evicted mid-statement is rebound from them, never from a later snapshot.
-held_bytes: ContentCache[tuple[bytes, str | None]] = ContentCache()
+held_bytes: ContentCache[_Held] = ContentCache()
 #: The version each model id last resolved to: a statement whose bytes equal that version's
 #: held bytes (a memory compare) needs no hashing.
 _latest: dict[str, str] = {}
@@ -233,18 +243,24 @@ def _resolve(table: str, model_id: str, data: pa.Buffer, input_map: str | None) 
     where = f"{table}\0{model_id}"
     version = _latest.get(where)
     held = None if version is None else held_bytes.get(f"{where}\0{version}")
-    if held is not None and held[1] == input_map and data.equals(pa.py_buffer(held[0])):
-        blob = held[0]  # the same bytes as last time: compared in place, not copied or hashed
-    else:
-        blob = data.to_pybytes()
-        version = version_key(sha256_hex(blob), input_map)
-        held_bytes.put(f"{where}\0{version}", (blob, input_map), len(blob))
-        if len(_latest) > 64 * held_bytes.max_entries:
-            _latest.clear()  # only a shortcut: a forgotten entry costs one hash
-        _latest[where] = version
-    assert version is not None
+    same = held is not None and held[1] == input_map and data.equals(pa.py_buffer(held[0]))
+    if version is not None and held is not None and same:
+        # The same bytes as last time, compared in place: not copied, not hashed again.
+        return _bind_held(model_id, version, table, held)
+    blob = data.to_pybytes()
+    sha = sha256_hex(blob)
+    version = version_key(sha, input_map)
+    held_bytes.put(f"{where}\0{version}", (blob, input_map, sha), len(blob))
+    if len(_latest) > 64 * held_bytes.max_entries:
+        _latest.clear()  # only a shortcut: a forgotten entry costs one hash
+    _latest[where] = version
+    return _bind_held(model_id, version, table, (blob, input_map, sha))
+
+
+def _bind_held(model_id: str, version: str, table: str, held: _Held) -> str:
+    blob, input_map, sha = held
     key = _bound_key(table, model_id, version)
-    bound_cache.get_or_load(key, lambda: _bind_bytes(model_id, version, blob, input_map))
+    bound_cache.get_or_load(key, lambda: _bind_hashed(model_id, blob, sha, input_map))
     return version
 
 
@@ -261,16 +277,13 @@ def _bound_for(model_id: str, version: str, source: ModelSource) -> BoundModel:
         return found
     held = held_bytes.get(key)
     if held is not None:
-        blob, input_map = held
-        return bound_cache.get_or_load(key, lambda: _bind_bytes(model_id, version, blob, input_map))
+        blob, input_map, sha = held
+        return bound_cache.get_or_load(key, lambda: _bind_hashed(model_id, blob, sha, input_map))
     return bound_cache.get_or_load(key, lambda: _bind(model_id, version, source))
 
 
 def version_key(sha256: str, input_map: str | None) -> str:
-    """A model version: its content hash, plus the input map's hash when it has one.
-
-    Engines that compute the key in SQL spell the same definition (DuckDB:
-    `sha256(model) || coalesce('/' || sha256(inputs), '')`)."""
+    """A model version: its content hash, plus the input map's hash when it has one."""
     if input_map is None:
         return sha256
     return f"{sha256}/{hashlib.sha256(input_map.encode()).hexdigest()}"

@@ -6,7 +6,14 @@ from byom.cache import ContentCache
 from byom.formats import ModelFormat, detect_format, sha256_hex
 from byom.scorers.base import ModelInput, Prediction, Scorer
 
-__all__ = ["ModelInput", "Prediction", "Scorer", "load_scorer", "scorer_cache"]
+__all__ = [
+    "ModelInput",
+    "Prediction",
+    "Scorer",
+    "load_hashed_scorer",
+    "load_scorer",
+    "scorer_cache",
+]
 
 #: Every loaded scorer in this process, by sha256 of the model bytes.
 scorer_cache: ContentCache[Scorer] = ContentCache()
@@ -42,5 +49,10 @@ def load_scorer(blob: bytes, model_id: str = "") -> Scorer:
 
     The key is always hashed from the bytes here, never taken from a caller or a table column:
     a forged hash must not be able to select another model's scorer."""
-    key = sha256_hex(blob)
-    return scorer_cache.get_or_load(key, lambda: (_load(blob, model_id), len(blob)))
+    return load_hashed_scorer(blob, sha256_hex(blob), model_id)
+
+
+def load_hashed_scorer(blob: bytes, sha256: str, model_id: str = "") -> Scorer:
+    """`load_scorer` for bytes whose sha256 the caller has just computed from them itself
+    (never a stored hash), so large models are hashed once."""
+    return scorer_cache.get_or_load(sha256, lambda: (_load(blob, model_id), len(blob)))
