@@ -26,7 +26,7 @@ class ModelError(ByomError):
 
 
 class UnsupportedFormatError(ModelError):
-    """The blob is neither ONNX nor PMML."""
+    """The blob is in no format byom knows (see byom.formats)."""
 
 
 class ModelTooLargeError(ModelError):

@@ -64,8 +64,8 @@ class BoundModel:
         cls, model_id: str, scorer: Scorer, input_map: InputMap | str | None = None
     ) -> BoundModel:
         parsed = parse_input_map(input_map) if not isinstance(input_map, dict) else input_map
-        missing = "" if scorer.format == "onnx" else None
-        return cls(model_id, scorer, InputBinder(model_id, scorer.inputs, parsed, missing))
+        binder = InputBinder(model_id, scorer.inputs, parsed, scorer.missing_string)
+        return cls(model_id, scorer, binder)
 
     def features(self, args: Sequence[pa.Array]) -> dict[str, np.ndarray]:
         """A single struct argument is a whole row matched by name; otherwise by position."""

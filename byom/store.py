@@ -98,7 +98,7 @@ def prepare_model(
     return ModelRecord(
         model_id=model_id,
         blob=blob,
-        format=fmt.value,
+        format=fmt.name,
         sha256=sha,
         created_at=datetime.now(timezone.utc).replace(tzinfo=None),
         description=description,

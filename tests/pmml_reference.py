@@ -6,15 +6,15 @@ from __future__ import annotations
 import numpy as np
 
 from byom.pmml.scorer import NativePmmlScorer
-from byom.scorers.pmml import PmmlScorer
+from byom.scorers.pypmml import PypmmlScorer
 
-_pairs: dict[bytes, tuple[NativePmmlScorer, PmmlScorer]] = {}
+_pairs: dict[bytes, tuple[NativePmmlScorer, PypmmlScorer]] = {}
 
 
-def scorer_pair(blob: bytes) -> tuple[NativePmmlScorer, PmmlScorer]:
+def scorer_pair(blob: bytes) -> tuple[NativePmmlScorer, PypmmlScorer]:
     """The native scorer and pypmml's for one document, loaded once per test run."""
     if blob not in _pairs:
-        _pairs[blob] = (NativePmmlScorer(blob), PmmlScorer(blob))
+        _pairs[blob] = (NativePmmlScorer(blob), PypmmlScorer(blob))
     return _pairs[blob]
 
 

@@ -89,7 +89,7 @@ def test_nulls_are_missing_values_not_dropped_rows(con, store, iris_logreg):
 
 
 def test_corrupt_blob_refused_at_save(store):
-    with pytest.raises(UnsupportedFormatError, match="neither ONNX nor PMML"):
+    with pytest.raises(UnsupportedFormatError, match="in none of the formats byom knows"):
         store.add("junk", b"\x00\x01garbage")
     with pytest.raises(InvalidModelError, match="cannot be loaded by onnxruntime"):
         store.add("bad_onnx", b"\x08\x07\x12\x05hello\x3a\x02zz")

@@ -25,7 +25,7 @@ from byom.inputs import InputBinder
 from byom.outputs import json_rows
 from byom.pmml.scorer import NativePmmlScorer
 from byom.scorers import load_scorer, scorer_cache
-from byom.scorers.pmml import PmmlScorer
+from byom.scorers.pypmml import PypmmlScorer
 
 
 def _features(scorer, table) -> dict[str, np.ndarray]:
@@ -69,7 +69,7 @@ def test_native_schema_matches_pypmml():
             native = NativePmmlScorer(blob)
         except UnsupportedPmmlError:
             continue
-        jvm = PmmlScorer(blob)
+        jvm = PypmmlScorer(blob)
         assert native.describe() == jvm.describe(), name
         assert native.inputs == jvm.inputs, name
         compared += 1
@@ -117,7 +117,7 @@ _values = st.one_of(st.none(), st.floats(-50, 5000, allow_nan=False, width=32))
 def _agree(blob: bytes, rows: list[dict[str, object]], null_if_missing: bool = False) -> None:
     """Native and pypmml predict the same. With null_if_missing, rows the native evaluator
     leaves without a prediction must hold a NULL, and are not compared (see the forest test)."""
-    native, jvm = NativePmmlScorer(blob), PmmlScorer(blob)
+    native, jvm = NativePmmlScorer(blob), PypmmlScorer(blob)
     n = len(rows)
     features = row_features(native, rows)
     a, b = native.predict(features, n), jvm.predict(features, n)
@@ -297,7 +297,7 @@ def test_unsupported_model_falls_back_to_pypmml(monkeypatch):
         NativePmmlScorer(blob)
     scorer_cache.clear()
     monkeypatch.setattr(config, "PMML_FALLBACK", "pypmml")
-    assert isinstance(load_scorer(blob), PmmlScorer)
+    assert isinstance(load_scorer(blob), PypmmlScorer)
     scorer_cache.clear()
     monkeypatch.setattr(config, "PMML_FALLBACK", "none")
     with pytest.raises(UnsupportedPmmlError):

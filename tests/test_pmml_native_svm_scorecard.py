@@ -14,7 +14,7 @@ from pmml_reference import row_features
 from byom.errors import InvalidModelError, InvalidValueError
 from byom.pmml.scope import Scope
 from byom.pmml.scorer import NativePmmlScorer
-from byom.scorers.pmml import PmmlScorer
+from byom.scorers.pypmml import PypmmlScorer
 
 _FAST = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _float32 = st.one_of(st.none(), st.floats(-25, 25, allow_nan=False, width=32))
@@ -23,7 +23,7 @@ _float32 = st.one_of(st.none(), st.floats(-25, 25, allow_nan=False, width=32))
 def _both(blob: bytes, rows: list[dict[str, object]]):
     """Native and pypmml predictions, and the native votes per row and category (one-against-
     one SVMs; else None), or three Nones where both raise InvalidValueError."""
-    native, jvm = NativePmmlScorer(blob), PmmlScorer(blob)
+    native, jvm = NativePmmlScorer(blob), PypmmlScorer(blob)
     features, n = row_features(native, rows), len(rows)
     try:
         a = native.predict(features, n)

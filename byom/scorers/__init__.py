@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from byom.cache import ContentCache
-from byom.formats import ModelFormat, detect_format, sha256_hex
+from byom.formats import detect_format, sha256_hex
 from byom.scorers.base import ModelInput, Prediction, Scorer
 
 __all__ = [
@@ -19,31 +19,6 @@ __all__ = [
 scorer_cache: ContentCache[Scorer] = ContentCache()
 
 
-def _load(blob: bytes, model_id: str) -> Scorer:
-    fmt = detect_format(blob, model_id)
-    if fmt is ModelFormat.ONNX:
-        from byom.scorers.onnx import OnnxScorer
-
-        return OnnxScorer(blob, model_id)
-    return _load_pmml(blob, model_id)
-
-
-def _load_pmml(blob: bytes, model_id: str) -> Scorer:
-    """The native evaluator; pypmml for documents it does not support yet, if configured."""
-    from byom import config
-    from byom.errors import UnsupportedPmmlError
-    from byom.pmml.scorer import NativePmmlScorer
-
-    try:
-        return NativePmmlScorer(blob, model_id)
-    except UnsupportedPmmlError:
-        if config.PMML_FALLBACK != "pypmml":
-            raise
-    from byom.scorers.pmml import PmmlScorer
-
-    return PmmlScorer(blob, model_id)
-
-
 def load_scorer(blob: bytes, model_id: str = "") -> Scorer:
     """Load (or fetch from the cache) the scorer for these model bytes.
 
@@ -55,4 +30,6 @@ def load_scorer(blob: bytes, model_id: str = "") -> Scorer:
 def load_hashed_scorer(blob: bytes, sha256: str, model_id: str = "") -> Scorer:
     """`load_scorer` for bytes whose sha256 the caller has just computed from them itself
     (never a stored hash), so large models are hashed once."""
-    return scorer_cache.get_or_load(sha256, lambda: (_load(blob, model_id), len(blob)))
+    return scorer_cache.get_or_load(
+        sha256, lambda: (detect_format(blob, model_id).load(blob, model_id), len(blob))
+    )

@@ -55,6 +55,9 @@ class Scorer(abc.ABC):
     classes: tuple[str, ...]
     #: The target field's name, when the format records one.
     target: str | None = None
+    #: What a NULL in a string input becomes, for runtimes without a missing string (ONNX
+    #: takes ""); None keeps it missing.
+    missing_string: str | None = None
 
     @abc.abstractmethod
     def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:

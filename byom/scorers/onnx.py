@@ -131,6 +131,7 @@ def _categories(model: Any, input_name: str) -> tuple[str, ...]:
 
 class OnnxScorer(Scorer):
     format = "onnx"
+    missing_string = ""  # onnxruntime string tensors cannot hold a NULL
 
     def __init__(self, blob: bytes, model_id: str = "", threads: int | None = None) -> None:
         import onnx

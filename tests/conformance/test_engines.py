@@ -7,11 +7,14 @@ exactly, against the core called directly.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected
+import toy_format
+from conftest import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected, spark_session
 from engines import ENGINES, ModelSpec
 
 from byom.outputs import OutputKind
@@ -19,12 +22,29 @@ from byom.outputs import OutputKind
 N_ROWS = 2500  # more than one DuckDB chunk
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _toy_format_everywhere():
+    """A format plugin reaches every engine's processes as a user's would: named in
+    BYOM_FORMATS and importable (PYTHONPATH; Spark's workers get the file with addPyFile)."""
+    here = Path(__file__).parent
+    env = pytest.MonkeyPatch()
+    env.setenv("BYOM_FORMATS", "toy_format")
+    env.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(here), os.environ.get("PYTHONPATH")]))
+    )
+    spark_session().sparkContext.addPyFile(str(here / "toy_format.py"))
+    yield
+    env.undo()
+
+
 @pytest.fixture(scope="module")
 def case(iris, iris_logreg, iris_binary_onnx, iris_regressor):
     rng = np.random.default_rng(7)
     base = iris.sample(N_ROWS, replace=True, random_state=3).reset_index(drop=True)
     ids = rng.choice(
-        ["multi", "binary", "reg", "lin", None], size=N_ROWS, p=[0.3, 0.3, 0.2, 0.15, 0.05]
+        ["multi", "binary", "reg", "lin", "toy", None],
+        size=N_ROWS,
+        p=[0.3, 0.25, 0.2, 0.1, 0.1, 0.05],
     )
     x = rng.normal(size=N_ROWS)
     z = np.where(rng.random(N_ROWS) < 0.1, np.nan, rng.normal(size=N_ROWS))
@@ -44,15 +64,17 @@ def case(iris, iris_logreg, iris_binary_onnx, iris_regressor):
         "binary": ModelSpec(iris_binary_onnx[1], cols),
         "reg": ModelSpec(iris_regressor[1], ",".join(IRIS_FEATURES[:3])),
         "lin": ModelSpec(LINEAR_PMML),
+        "toy": ModelSpec(toy_format.document(0.25, x=1.5, sepal_length=-0.5)),
     }
     X = base[IRIS_FEATURES].to_numpy(np.float32)
     expected = np.select(
-        [ids == "multi", ids == "binary", ids == "reg", ids == "lin"],
+        [ids == "multi", ids == "binary", ids == "reg", ids == "lin", ids == "toy"],
         [
             iris_logreg[0].predict_proba(X).max(axis=1),
             iris_binary_onnx[0].predict_proba(X)[:, 1],
             iris_regressor[0].predict(X[:, :3]),
             linear_pmml_expected(x, z, color),
+            0.25 + 1.5 * x - 0.5 * base["sepal_length"].to_numpy(),
         ],
         default=np.nan,
     )

@@ -12,6 +12,7 @@ added or replaced in the table is used by their next statement.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -141,6 +142,9 @@ def register(spark: Any, models_table: str = "byom_models") -> SparkRegistration
     BINARY (byom's full layout or just those two columns).
     """
     import_pyspark()
+    plugins = os.environ.get("BYOM_FORMATS")
+    if plugins:  # model formats registered by plugins: the Python workers load them too
+        spark.sparkContext.environment["BYOM_FORMATS"] = plugins
     registration = SparkRegistration(spark, SparkModelStore(spark, models_table))
     registration.refresh()
     _registrations[id(spark)] = registration

@@ -42,7 +42,7 @@ def _parse_xml(blob: bytes, who: str) -> Any:
         raise InvalidModelError(f"{who} is not well-formed XML: {exc}") from exc
 
 
-class PmmlScorer(Scorer):
+class PypmmlScorer(Scorer):
     format = "pmml"
 
     def __init__(self, blob: bytes, model_id: str = "") -> None:
