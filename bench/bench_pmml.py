@@ -6,7 +6,7 @@ The shared 100-tree LightGBM classifier (workload.py), exported to PMML (sklearn
 (onnxmltools), scored directly, without an engine:
 
 * native: ``NativePmmlScorer.predict`` on the PMML, in batches of --batch rows;
-* pypmml: ``PmmlScorer.predict`` (the JVM evaluator) on the first --pypmml-rows rows;
+* pypmml: byom's ``PypmmlScorer.predict`` (the JVM evaluator) on the first --pypmml-rows rows;
 * onnxruntime: ``sess.run(["probabilities"], ...)`` with one intra-op thread, same batches.
 
 CPU time is the process tree's (pypmml's JVM is a child). Medians and ratios go to stdout and
@@ -34,6 +34,15 @@ def features(X: np.ndarray) -> dict[str, np.ndarray]:
     return {c: X[:, j].astype(np.float64) for j, c in enumerate(COLS)}
 
 
+def pypmml_scorer(blob: bytes) -> Any:
+    """byom's pypmml (JVM) scorer, wherever this checkout keeps it."""
+    try:
+        from byom.scorers.pypmml import PypmmlScorer as Jvm
+    except ImportError:  # before the scorers' rename
+        from byom.scorers.pmml import PmmlScorer as Jvm  # type: ignore[no-redef]
+    return Jvm(blob)
+
+
 def agreement(native: Any, jvm: Any, sess: Any, small: np.ndarray) -> dict[str, dict[str, Any]]:
     """Native P(class 1) against pypmml's (both double) and onnxruntime's (float32)."""
     got = native.predict(features(small), len(small)).probabilities
@@ -54,14 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=50_000, help="rows per predict / run call")
     args = p.parse_args(argv)
 
-    from byom.scorers.pmml import PmmlScorer
-
     from byom.pmml.scorer import NativePmmlScorer
 
     models = build_models(args.rows, args.train_rows, with_pmml=True)
     assert models.pmml is not None
     X, n = models.X, len(models.X)
-    native, jvm = NativePmmlScorer(models.pmml), PmmlScorer(models.pmml)
+    native, jvm = NativePmmlScorer(models.pmml), pypmml_scorer(models.pmml)
     sess = ort_session(models.onnx, 1)
     batches = [X[i : i + args.batch] for i in range(0, n, args.batch)]
     feeds = [(features(b), len(b)) for b in batches]
