@@ -15,7 +15,7 @@ from conftest import IRIS_FEATURES, LINEAR_PMML
 
 def byom(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, "-m", "byom.cli", *args],
+        [sys.executable, "-m", "byom_cli", *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -219,7 +219,7 @@ def test_models_add_refuses_an_oversized_file_without_reading_it(tmp_path, targe
     where = str(tmp_path / ("models.duckdb" if target == "--db" else "spark_models"))
     # A fresh parent process, so that RUSAGE_CHILDREN sees only this command.
     measured = subprocess.run(
-        [sys.executable, "-c", MEASURE_RSS, sys.executable, "-m", "byom.cli",
+        [sys.executable, "-c", MEASURE_RSS, sys.executable, "-m", "byom_cli",
          "models", "add", str(big), "--id", "huge", target, where],
         capture_output=True, text=True, check=True,
         env={**os.environ, "BYOM_MAX_MODEL_BYTES": str(1024**2)},
@@ -257,7 +257,7 @@ def test_query_keeps_every_column_when_names_repeat(tmp_path, fmt):
 
 
 def test_json_names_avoid_existing_columns():
-    from byom.cli import _unique_names
+    from byom_cli.commands import _unique_names
 
     assert _unique_names(["id", "id", "id_1", "id"]) == ["id", "id_1", "id_1_1", "id_2"]
 

@@ -14,7 +14,7 @@ import io, json, sys
 for name in {blocked!r}:
     sys.modules[name] = None  # importing it now raises ImportError, as if not installed
 from rich.console import Console
-from byom.demo import run_demo
+from byom_cli.demo import run_demo
 out = io.StringIO()
 figures = run_demo(rows=20_000, db={db!r}, pmml_rows=500, console=Console(file=out, width=200))
 print(json.dumps({{"figures": figures, "text": out.getvalue()}}))

@@ -15,7 +15,7 @@ def _loaded_after(statement: str) -> set[str]:
 
 
 def test_core_imports_no_engine():
-    assert _loaded_after("import byom, byom.scoring, byom.store, byom.cli") == set()
+    assert _loaded_after("import byom, byom.scoring, byom.store, byom_cli") == set()
 
 
 def test_duckdb_adapter_imports_duckdb_only_when_used():

@@ -53,7 +53,7 @@ def test_demo_script_installs_only_the_demo_extra(tmp_path, bare_path):
     assert run.returncode == 0, run.stderr
     installs = [line for line in run.stderr.splitlines() if "pip install" in line]
     assert len(installs) == 1 and f" -e {REPO}[demo] " in installs[0], installs
-    assert f"{tmp_path / 'venv'}/bin/python -m byom.cli demo --rows 10" in run.stderr
+    assert f"{tmp_path / 'venv'}/bin/python -m byom_cli demo --rows 10" in run.stderr
 
 
 def test_the_demo_extra_pulls_in_no_other_engine():
@@ -89,6 +89,7 @@ def test_test_script_installs_everything_then_lints_and_tests(tmp_path, bare_pat
         f"{python} -m ruff check .",
         f"{python} -m ruff format --check .",
         f"{python} -m mypy",
+        f"{python} -c from importlinter.cli import lint_imports_command; lint_imports_command()",
         f"{python} -m pytest -q -k x",
     ]
     assert f"-e {REPO}[all,test]" in steps[0]

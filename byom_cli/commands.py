@@ -429,7 +429,7 @@ def demo(
     ),
 ) -> None:
     """Train models on a scikit-learn data set, store them, score a generated table in SQL."""
-    from byom.demo import run_demo
+    from byom_cli.demo import run_demo
 
     try:
         run_demo(rows=rows, db=db, pmml_rows=pmml_rows, console=out)
