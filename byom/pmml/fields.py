@@ -112,12 +112,6 @@ def is_missing(column: np.ndarray) -> np.ndarray:
     return np.isnan(column)
 
 
-def missing_column(n: int, dtype: type) -> np.ndarray:
-    if dtype is object:
-        return np.full(n, None, dtype=object)
-    return np.full(n, np.nan, dtype=dtype)
-
-
 def to_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Parse a column to float64; also return where a present value is not a number."""
     if values.dtype != object:

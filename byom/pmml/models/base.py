@@ -10,7 +10,7 @@ import numpy as np
 
 from byom.pmml.expressions import EXPRESSION_TAGS, as_type, compile_derived_fields
 from byom.pmml.expressions import compile_expression as compile_expr
-from byom.pmml.fields import MiningFieldPlan, is_missing, read_mining_schema
+from byom.pmml.fields import MiningFieldPlan, read_mining_schema
 from byom.pmml.scope import Context, Expr, Scope
 from byom.pmml.xml import child, children
 
@@ -273,9 +273,3 @@ def labels_from_probabilities(probabilities: np.ndarray, classes: tuple[str, ...
     labels[np.isnan(probabilities).all(axis=1)] = None
     return labels
 
-
-def missing_rows(columns: list[np.ndarray], n: int) -> np.ndarray:
-    out = np.zeros(n, bool)
-    for c in columns:
-        out |= is_missing(c)
-    return out

@@ -16,7 +16,7 @@ returns the k-th code, missing when fewer codes were ranked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -49,12 +49,6 @@ class _Characteristic:
 class ScorecardResult(ModelResult):
     #: (n, reason codes) ranked codes per row, None past the ranked ones.
     reasons: np.ndarray | None = None
-
-
-@dataclass
-class _ReasonOutput:
-    rank: int
-    names: list[str] = field(default_factory=list)
 
 
 class Scorecard(ModelPlan):
