@@ -135,21 +135,20 @@ class InvalidValueError(InputError):
 class ArityError(InputError):
     """A positional call passes a different number of values than the model has inputs."""
 
-    #: How each engine spells "the whole row, by name" (DuckDB's form by default).
-    DEFAULT_ROW_HINT = "score(model_id, t) or score(model_id, *)"
-
     def __init__(
-        self, model_id: str, expected: list[str], passed: int, row_hint: str = DEFAULT_ROW_HINT
+        self, model_id: str, expected: list[str], passed: int, row_hint: str | None = None
     ) -> None:
         shown = ", ".join(expected[:12]) + (" ..." if len(expected) > 12 else "")
+        how = f", as {row_hint}" if row_hint else ""
         super().__init__(
             f"model {model_id!r} takes {len(expected)} input value(s) ({shown}) but the call "
-            f"passes {passed}; pass the whole row by name instead, as {row_hint}"
+            f"passes {passed}; pass the whole row by name instead{how}"
         )
         self.model_id, self.expected, self.passed = model_id, expected, passed
 
     def with_row_hint(self, row_hint: str) -> ArityError:
-        """The same error, naming the by-name form of the engine the user is in."""
+        """The same error, naming the by-name form of the engine the user is in (engine
+        adapters add it: the core does not know how each engine spells a row)."""
         return ArityError(self.model_id, self.expected, self.passed, row_hint)
 
 

@@ -129,30 +129,25 @@ def _bind_hashed(
 
 
 def score_batch(
-    kind: OutputKind,
-    model_ids: pa.Array,
-    versions: pa.Array,
-    args: Sequence[pa.Array],
-    source: ModelSource,
-) -> pa.Array:
-    """Score one engine batch whose rows may name different models.
-
-    `versions` holds each row's model version key as resolved by the engine in the statement's
-    snapshot (NULL where the id is not in the table), so every row of one statement is scored by
-    one version even if the table changes meanwhile.
-    """
-    return score_batch_kinds((kind,), model_ids, versions, args, source)[0]
-
-
-def score_batch_kinds(
     kinds: Sequence[OutputKind],
     model_ids: pa.Array,
-    versions: pa.Array,
     args: Sequence[pa.Array],
     source: ModelSource,
+    versions: pa.Array | None = None,
 ) -> list[pa.Array]:
-    """`score_batch` for several results at once (say a label and a JSON report), each model
-    run once per batch."""
+    """Score one engine batch whose rows may name different models: the one way into the core
+    for every engine. Returns one array per requested kind, each model run once per batch.
+
+    `args` is one struct column (the whole row, matched by name) or the values in the model's
+    input order. `versions` holds each row's model version key as the engine resolved it
+    inside the statement (NULL where the id is not in the table), so every row of a statement
+    is scored by one version even if the table changes meanwhile; a `ModelCatalog` source,
+    whose versions are fixed when it is built, may leave it out.
+    """
+    if versions is None:
+        if not isinstance(source, ModelCatalog):
+            raise TypeError("score_batch needs `versions` unless the source is a ModelCatalog")
+        versions = source.versions(model_ids)
     model_ids, versions = _flat(model_ids), _flat(versions)
     args = [_flat(a) for a in args]
     n = len(model_ids)
@@ -306,6 +301,13 @@ class ModelCatalog:
     def model_ids(self) -> list[str]:
         return list(self._versions)
 
+    def input_columns(self, model_id: str) -> list[str]:
+        """The table columns a model reads by name (for a job to check its input up front)."""
+        if model_id not in self._versions:
+            raise UnknownModelError(model_id, self.model_ids(), self.table)
+        bound = _bound_for(model_id, self._versions[model_id], self)
+        return [c for c in bound.binder.column_names() if c is not None]
+
     def versions(self, model_ids: pa.Array) -> pa.Array:
         """Each row's version key; NULL where the id is NULL or not in the catalog."""
         if self._lookup is None:  # once per catalog, not once per batch
@@ -315,16 +317,6 @@ class ModelCatalog:
             )
         ids, keys = self._lookup
         return keys.take(pc.index_in(_flat(model_ids).cast(pa.string()), value_set=ids))
-
-    def score(self, kind: OutputKind, model_ids: pa.Array, args: Sequence[pa.Array]) -> pa.Array:
-        """Score rows whose model ids name models in this catalog; `args` as in `score_batch`."""
-        return score_batch(kind, model_ids, self.versions(model_ids), args, self)
-
-    def score_kinds(
-        self, kinds: Sequence[OutputKind], model_ids: pa.Array, args: Sequence[pa.Array]
-    ) -> list[pa.Array]:
-        """Several results from one run of each model; `args` as in `score_batch`."""
-        return score_batch_kinds(kinds, model_ids, self.versions(model_ids), args, self)
 
 
 class InMemoryModels(ModelCatalog):

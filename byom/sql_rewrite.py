@@ -16,29 +16,14 @@ from sqlglot.tokens import Token, TokenType
 SCORING_FUNCTIONS = frozenset({"score", "predict", "predict_json"})
 
 
-def _duckdb_row(table: str | None) -> str:
-    return table if table else "struct_pack(*COLUMNS(*))"
+#: How an engine spells "the whole row, with its column names", optionally of one table (the
+#: table's name as written, quotes included). Each engine adapter supplies its own.
+RowForm = Callable[[str | None], str]
 
 
-def _spark_row(table: str | None) -> str:
-    return f"struct({table}.*)" if table else "struct(*)"
-
-
-#: Per dialect: how to spell "the whole row, with its column names", optionally of one table.
-ROW_FORMS: dict[str, Callable[[str | None], str]] = {
-    "duckdb": _duckdb_row,
-    "spark": _spark_row,
-}
-
-
-def expand_star_arguments(sql: str, dialect: str) -> str:
-    """Replace each `*` or `alias.*` argument of score/predict/predict_json by a named row."""
-    try:
-        row_form = ROW_FORMS[dialect]
-    except KeyError:
-        raise ValueError(
-            f"no star rewrite for dialect {dialect!r}; known: {sorted(ROW_FORMS)}"
-        ) from None
+def expand_star_arguments(sql: str, dialect: str, row_form: RowForm) -> str:
+    """Replace each `*` or `alias.*` argument of score/predict/predict_json by `row_form`'s
+    named row; `dialect` is the sqlglot dialect whose tokenizer reads the SQL."""
     tokens: list[Token] = Dialect.get_or_raise(dialect).tokenize(sql)
     edits: list[tuple[int, int, str]] = []
     # Stack of open parentheses: True where the parenthesis opens a scoring-function call.

@@ -86,14 +86,10 @@ def find_column(df: Any, name: str, what: str) -> str:
 def check_model_inputs(registration: Any, model_id: str, df: Any) -> None:
     """Fail before any scoring if the input lacks a column the model needs."""
     from byom.errors import MissingColumnError
-    from byom.scorers import load_scorer
-    from byom.scoring import BoundModel
 
-    stored = registration.catalog.fetch(model_id)
-    scorer = load_scorer(stored.blob, model_id)
-    needed = BoundModel.create(model_id, scorer, stored.input_map).binder.column_names()
+    needed = registration.catalog.input_columns(model_id)
     have = {c.lower() for c in df.columns}
-    missing = [c for c in needed if c is not None and c.lower() not in have]
+    missing = [c for c in needed if c.lower() not in have]
     if missing:
         raise JobError(str(MissingColumnError(model_id, missing, df.columns)))
 

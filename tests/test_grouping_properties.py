@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from byom.outputs import OutputKind
-from byom.scoring import InMemoryModels
+from byom.scoring import InMemoryModels, score_batch
 
 ROW = st.fixed_dictionaries(
     {
@@ -42,18 +42,18 @@ def test_mixed_batch_equals_per_model_batches(iris_logreg, rows):
     row = pa.StructArray.from_arrays(
         [c.combine_chunks() for c in table.columns], names=table.column_names
     )
-    mixed = models.score(OutputKind.PREDICT, table["model_id"], [row]).to_pylist()
+    mixed = score_batch((OutputKind.PREDICT,), table["model_id"], [row], models)[0].to_pylist()
     assert len(mixed) == len(rows)
     for model_id in ("multi", "lin"):
         idx = [i for i, r in enumerate(rows) if r["model_id"] == model_id]
         if not idx:
             continue
-        alone = models.score(
-            OutputKind.PREDICT, pa.array([model_id] * len(idx)), [row.take(pa.array(idx))]
-        ).to_pylist()
-        assert [mixed[i] for i in idx] == alone
+        ids = pa.array([model_id] * len(idx))
+        alone = score_batch((OutputKind.PREDICT,), ids, [row.take(pa.array(idx))], models)
+        assert alone[0].to_pylist() == [mixed[i] for i in idx]
     assert all(mixed[i] is None for i, r in enumerate(rows) if r["model_id"] is None)
-    scores = models.score(OutputKind.SCORE, table["model_id"], [row]).to_numpy(zero_copy_only=False)
+    scores = score_batch((OutputKind.SCORE,), table["model_id"], [row], models)[0]
+    scores = scores.to_numpy(zero_copy_only=False)
     for i, r in enumerate(rows):
         if r["model_id"] == "lin" and r["x"] is not None and r["color"] is not None:
             expected = 1 + 2 * r["x"] - 0.5 * (r["z"] or 0.0) + (3 if r["color"] == "red" else 0)

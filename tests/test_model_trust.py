@@ -3,7 +3,6 @@ says about them. Hostile files, forged hashes, replacement mid-statement, layout
 
 from __future__ import annotations
 
-import functools
 import threading
 
 import duckdb
@@ -22,7 +21,7 @@ from byom.errors import (
 from byom.formats import sha256_hex
 from byom.outputs import OutputKind
 from byom.scorers import scorer_cache
-from byom.scoring import InMemoryModels, bound_cache
+from byom.scoring import InMemoryModels, bound_cache, score_batch
 from udfs.duckdb import DuckDBModelStore, register, sql
 
 X3 = IRIS_FEATURES[:3]
@@ -123,7 +122,10 @@ def _row(**columns: object) -> pa.StructArray:
 def test_exact_case_wins_and_two_case_insensitive_matches_are_an_error():
     models = InMemoryModels()
     models.add("lin", LINEAR_PMML)  # inputs x, z, color
-    score = functools.partial(models.score, OutputKind.SCORE, pa.array(["lin"]))
+
+    def score(args):
+        return score_batch((OutputKind.SCORE,), pa.array(["lin"]), args, models)[0]
+
     row = {"X": 100.0, "x": 1.0, "z": 0.0, "color": "red"}
     assert score([_row(**row)]).to_pylist() == [6.0]  # 1 + 2*1 + 3, from x, not X
     row = {"x": 1.0, "Z": 0.0, "color": "red"}

@@ -26,7 +26,7 @@ class CoreEngine:
     name = "core"
 
     def run(self, models: dict[str, ModelSpec], table: pa.Table, kind: OutputKind) -> list:
-        from byom.scoring import InMemoryModels
+        from byom.scoring import InMemoryModels, score_batch
 
         memory = InMemoryModels()
         for mid, spec in models.items():
@@ -34,7 +34,7 @@ class CoreEngine:
         row = pa.StructArray.from_arrays(
             [c.combine_chunks() for c in table.columns], names=table.column_names
         )
-        return memory.score(kind, table["model_id"], [row]).to_pylist()
+        return score_batch((kind,), table["model_id"], [row], memory)[0].to_pylist()
 
 
 class DuckDBEngine:

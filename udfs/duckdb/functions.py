@@ -21,9 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from byom import config
-from byom.errors import (
-    ModelTableError,
-)
+from byom.errors import ArityError, ModelTableError
 from byom.outputs import OutputKind
 from byom.scoring import StoredModel, resolve_versions, score_batch
 from byom.sql_rewrite import expand_star_arguments
@@ -106,10 +104,22 @@ def _check_duplicates(versions: pa.Array, model_ids: pa.Array, table: str) -> No
         )
 
 
+def row_form(table: str | None) -> str:
+    """DuckDB's whole row, by name: a table alias is already one; `*` is all columns."""
+    return table if table else "struct_pack(*COLUMNS(*))"
+
+
+#: DuckDB's by-name row forms, named in errors about positional calls.
+ROW_HINT = "score(model_id, t) or score(model_id, *)"
+
+
 def _make_udf(kind: OutputKind, source: _TableSource) -> Any:
     def udf(versions: pa.Array, model_ids: pa.Array, *features: pa.Array) -> pa.Array:
         _check_duplicates(versions, model_ids, source.table)
-        return score_batch(kind, model_ids, versions, features, source)
+        try:
+            return score_batch((kind,), model_ids, features, source, versions)[0]
+        except ArityError as exc:
+            raise exc.with_row_hint(ROW_HINT) from None
 
     return udf
 
@@ -218,7 +228,7 @@ def register(
 
 def sql(con: Any, query: str, params: object = None) -> Any:
     """Run SQL that may use `score(model_id, *)`; returns DuckDB's relation or result."""
-    rewritten = expand_star_arguments(query, "duckdb")
+    rewritten = expand_star_arguments(query, "duckdb", row_form)
     if params is None:
         return con.sql(rewritten)
     return con.execute(rewritten, params)

@@ -22,8 +22,8 @@ import pyarrow as pa
 
 from byom.errors import ArityError, ByomError, ModelChangedError
 from byom.outputs import OutputKind
-from byom.scoring import ModelCatalog, StoredModel, version_key
-from byom.sql_rewrite import ROW_FORMS, expand_star_arguments
+from byom.scoring import ModelCatalog, StoredModel, score_batch, version_key
+from byom.sql_rewrite import expand_star_arguments
 from udfs.spark._engine import import_pyspark
 from udfs.spark.store import ModelVersion, SparkModelStore
 
@@ -34,8 +34,14 @@ RETURN_TYPES = {
     OutputKind.JSON: "string",
 }
 
+
+def row_form(table: str | None) -> str:
+    """Spark's whole row, by name: `struct(*)` keeps the column names (a bare `*` would not)."""
+    return f"struct({table}.*)" if table else "struct(*)"
+
+
 #: Spark's by-name row form, named in errors about positional calls.
-ROW_HINT = f"score(model_id, {ROW_FORMS['spark'](None)})"
+ROW_HINT = f"score(model_id, {row_form(None)})"
 
 
 class BroadcastModels(ModelCatalog):
@@ -66,7 +72,7 @@ def _make_udf(kind: OutputKind, catalog: BroadcastModels) -> Any:
     def score(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
         for model_ids, *features in batches:
             try:
-                yield catalog.score(kind, model_ids, features)
+                yield score_batch((kind,), model_ids, features, catalog)[0]
             except ArityError as exc:
                 raise exc.with_row_hint(ROW_HINT) from None
 
@@ -170,4 +176,4 @@ def sql(spark: Any, query: str, **kwargs: Any) -> Any:
     """Run Spark SQL that may use `score(model_id, *)`, with the model table as it is now."""
     registration = _registration(spark)
     registration.refresh()
-    return spark.sql(expand_star_arguments(query, "spark"), **kwargs)
+    return spark.sql(expand_star_arguments(query, "spark", row_form), **kwargs)

@@ -35,7 +35,7 @@ from byom import config
 from byom.errors import ByomError, InputError, ModelTooLargeError, UnknownModelError
 from byom.formats import check_size
 from byom.outputs import OutputKind
-from byom.scoring import InMemoryModels
+from byom.scoring import InMemoryModels, score_batch
 
 #: Bytes of stdin parsed at once: large enough that pyarrow and the model dominate, not Python,
 #: and small enough that a block's copies (text, Arrow columns, the model's tensors and
@@ -489,7 +489,7 @@ class Script:
         names = [c for c in self.names if c != self.data_column]
         row = pa.StructArray.from_arrays([cols[c] for c in names], names=names)
         try:
-            arrays = self.models.score_kinds(self.kinds, ids, [row])  # one run per model
+            arrays = score_batch(self.kinds, ids, [row], self.models)  # one run per model
             results = dict(zip(self.kinds, arrays, strict=True))
         except (InputError, UnknownModelError) as exc:
             raise ScriptInputError(f"lines {first}-{first + n - 1}: {exc}") from None
