@@ -272,4 +272,3 @@ def labels_from_probabilities(probabilities: np.ndarray, classes: tuple[str, ...
     labels = np.array(classes, dtype=object)[best]
     labels[np.isnan(probabilities).all(axis=1)] = None
     return labels
-
