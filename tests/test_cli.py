@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import IRIS_FEATURES, LINEAR_PMML
+from helpers import IRIS_FEATURES, LINEAR_PMML
 
 
 def byom(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected
+from helpers import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected
 
 from byom.scorers import scorer_cache
 from udfs.duckdb import register, sql

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from conftest import IRIS_FEATURES, LINEAR_PMML
+from helpers import IRIS_FEATURES, LINEAR_PMML
 
 from byom import config
 from byom.errors import (

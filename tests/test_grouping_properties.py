@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from conftest import IRIS_FEATURES, LINEAR_PMML
+from helpers import IRIS_FEATURES, LINEAR_PMML
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import IRIS_FEATURES, LINEAR_PMML
+from helpers import IRIS_FEATURES, LINEAR_PMML
 from hostile_models import SECRET, onnx_reading_file
 
 from byom import config

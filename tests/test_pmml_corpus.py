@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
-from conftest import CORPUS, corpus_dir
+from helpers import CORPUS, corpus_dir
 
 from udfs.duckdb import sql
 

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import LINEAR_PMML, corpus_dir
+from helpers import LINEAR_PMML, corpus_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from model_zoo import NAMES, TOLERANCE, build

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import corpus_dir
+from helpers import corpus_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pmml_reference import row_features, scorer_pair

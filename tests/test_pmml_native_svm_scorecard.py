@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import corpus_dir
+from helpers import corpus_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pmml_reference import row_features

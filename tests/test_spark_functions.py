@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected
+from helpers import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected
 
 from byom.errors import (
     ArityError,

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
-from conftest import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected
+from helpers import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected
 from teradata_server import LAUNCHER, REPO, ScriptFailed, run_script, teradata_float
 from test_teradata_script import duckdb_results
 

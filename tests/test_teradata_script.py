@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected
+from helpers import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected
 from teradata_server import (
     LAUNCHER,
     REPO,

@@ -11,7 +11,7 @@ from collections import OrderedDict
 
 import pytest
 import sqlglot
-from conftest import IRIS_FEATURES, LINEAR_PMML
+from helpers import IRIS_FEATURES, LINEAR_PMML
 
 from byom.errors import ByomError
 from byom.formats import sha256_hex

@@ -66,7 +66,7 @@ class SparkEngine:
     def run(self, models: dict[str, ModelSpec], table: pa.Table, kind: OutputKind) -> list:
         import tempfile
 
-        from conftest import spark_session
+        from helpers import spark_session
 
         from udfs.spark import SparkModelStore, register, sql
 

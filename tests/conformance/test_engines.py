@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import toy_format
-from conftest import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected, spark_session
 from engines import ENGINES, ModelSpec
+from helpers import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected, spark_session
 
 from byom.outputs import OutputKind
 
