@@ -1,15 +1,18 @@
-"""What a model table row holds, and the checks a model passes before it is saved."""
+"""What a model table row holds, the checks a model passes before it is saved, and the steps
+every engine's model table shares (`ModelStore`)."""
 
 from __future__ import annotations
 
+import abc
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from byom.errors import ByomError, InvalidModelError
+from byom.errors import ByomError, InvalidModelError, ModelExistsError, UnknownModelError
 from byom.formats import check_size, detect_format, sha256_hex
 from byom.inputs import parse_input_map
 from byom.outputs import OutputKind, render
@@ -121,3 +124,61 @@ def _sample_row(inputs: tuple[ModelInput, ...]) -> list[pa.Array]:
             else:
                 row.append(pa.array(np.full(1, inp.example or 0.0)))
     return row
+
+
+class ModelStore(abc.ABC):
+    """A model table in one engine. Saving, replacing, removing and showing follow the same
+    steps everywhere; an engine says only how it counts, writes, deletes and lists rows."""
+
+    table: str
+
+    def add(
+        self,
+        model_id: str,
+        blob: bytes,
+        *,
+        replace: bool = False,
+        inputs: str | dict[str, object] | None = None,
+        description: str | None = None,
+    ) -> ModelRecord:
+        """Validate the model (it must load and score a sample row), then save it."""
+        record = prepare_model(blob, model_id, inputs, description)
+        exists = self._count(model_id) > 0
+        if exists and not replace:
+            raise ModelExistsError(
+                f"model {model_id!r} already exists in {self.table}; pass --replace "
+                "(replace=True) to overwrite it"
+            )
+        self._write(record, replacing=exists)
+        return record
+
+    def remove(self, model_id: str) -> None:
+        if not self._count(model_id):
+            raise UnknownModelError(model_id, self.model_ids(), self.table)
+        self._delete(model_id)
+
+    def show(self, model_id: str) -> dict[str, Any]:
+        for row in self.list():
+            if row["model_id"] == model_id:
+                return row
+        raise UnknownModelError(model_id, self.model_ids(), self.table)
+
+    @abc.abstractmethod
+    def model_ids(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def _count(self, model_id: str) -> int:
+        """Rows holding this id (0 where the table does not exist yet)."""
+
+    @abc.abstractmethod
+    def _write(self, record: ModelRecord, replacing: bool) -> None:
+        """Save the record (creating the table if needed), replacing the id's rows if asked,
+        atomically where the engine can."""
+
+    @abc.abstractmethod
+    def _delete(self, model_id: str) -> None: ...
+
+    # Last: below this line `list` names the method, not the builtin.
+    @abc.abstractmethod
+    def list(self) -> list[dict[str, Any]]:
+        """Every model's row without its bytes, by model id, with `size_bytes`."""

@@ -8,10 +8,10 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from byom.errors import ModelExistsError, ModelTableError, UnknownModelError
+from byom.errors import ModelTableError, UnknownModelError
 from byom.formats import check_size, sha256_hex
 from byom.scoring import StoredModel, version_key
-from byom.store import MODEL_TABLE_COLUMNS, ModelRecord, prepare_model
+from byom.store import MODEL_TABLE_COLUMNS, ModelRecord, ModelStore
 from udfs.duckdb._engine import import_duckdb
 
 CREATE_TABLE = """
@@ -36,7 +36,7 @@ def quote_ident(name: str) -> str:
     return ".".join('"' + p.strip('"').replace('"', '""') + '"' for p in parts)
 
 
-class DuckDBModelStore:
+class DuckDBModelStore(ModelStore):
     """A model table on one DuckDB connection (the full layout, or just model_id and model)."""
 
     def __init__(self, con: Any, table: str = "byom_models") -> None:
@@ -89,25 +89,17 @@ class DuckDBModelStore:
             )
 
     # -- writes -----------------------------------------------------------------------------
-    def add(
-        self,
-        model_id: str,
-        blob: bytes,
-        *,
-        replace: bool = False,
-        inputs: str | dict[str, object] | None = None,
-        description: str | None = None,
-    ) -> ModelRecord:
-        record = prepare_model(blob, model_id, inputs, description)
+    def _count(self, model_id: str) -> int:
+        if not self.columns():
+            return 0
+        q = f"SELECT count(*) FROM {self.sql_table} WHERE model_id = ?"
+        # fetchall, not fetchone: DuckDB 2.0 keeps a half-read result open on the connection.
+        return int(self.con.execute(q, [model_id]).fetchall()[0][0])
+
+    def _write(self, record: ModelRecord, replacing: bool) -> None:
         if not self.columns():
             self.create()
         full = self.is_full_layout()
-        exists = self._exists(model_id)
-        if exists and not replace:
-            raise ModelExistsError(
-                f"model {model_id!r} already exists in {self.table}; pass --replace (replace=True) "
-                "to overwrite it"
-            )
         cols = MODEL_TABLE_COLUMNS if full else ("model_id", "model")
         values = record.row() if full else (record.model_id, record.blob)
         marks = ", ".join("?" for _ in cols)
@@ -115,10 +107,12 @@ class DuckDBModelStore:
         # Delete then insert, in one transaction: INSERT OR REPLACE needs a key, which a table
         # with just model_id and model (Teradata BYOM's layout) may not have.
         with self._transaction():
-            if exists:
-                self.con.execute(f"DELETE FROM {self.sql_table} WHERE model_id = ?", [model_id])
+            if replacing:
+                self._delete(record.model_id)
             self.con.execute(insert, list(values))
-        return record
+
+    def _delete(self, model_id: str) -> None:
+        self.con.execute(f"DELETE FROM {self.sql_table} WHERE model_id = ?", [model_id])
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -136,17 +130,7 @@ class DuckDBModelStore:
             raise
         self.con.execute("COMMIT")
 
-    def remove(self, model_id: str) -> None:
-        if not self._exists(model_id):
-            raise UnknownModelError(model_id, self.model_ids(), self.table)
-        self.con.execute(f"DELETE FROM {self.sql_table} WHERE model_id = ?", [model_id])
-
     # -- reads ------------------------------------------------------------------------------
-    def _exists(self, model_id: str) -> bool:
-        q = f"SELECT count(*) FROM {self.sql_table} WHERE model_id = ?"
-        # fetchall, not fetchone: DuckDB 2.0 keeps a half-read result open on the connection.
-        return bool(self.con.execute(q, [model_id]).fetchall()[0][0])
-
     def model_ids(self) -> list[str]:
         return [r[0] for r in self._read(f"SELECT model_id FROM {self.sql_table}")]
 
@@ -158,12 +142,6 @@ class DuckDBModelStore:
         rel = self.con.execute(f"SELECT {sel} FROM {self.sql_table} ORDER BY model_id")
         names = [d[0] for d in rel.description]
         return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
-
-    def show(self, model_id: str) -> dict[str, Any]:
-        for row in self.list():
-            if row["model_id"] == model_id:
-                return row
-        raise UnknownModelError(model_id, self.model_ids(), self.table)
 
     def blob(self, model_id: str) -> bytes:
         q = f"SELECT model FROM {self.sql_table} WHERE model_id = ?"

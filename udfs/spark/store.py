@@ -6,9 +6,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from byom.errors import ModelExistsError, ModelTableError, UnknownModelError
+from byom.errors import ModelTableError
 from byom.formats import check_size
-from byom.store import MODEL_TABLE_COLUMNS, ModelRecord, prepare_model
+from byom.store import MODEL_TABLE_COLUMNS, ModelRecord, ModelStore
 from udfs.spark._engine import import_pyspark
 
 #: The full layout; a table with just model_id STRING and model BINARY also works.
@@ -33,7 +33,7 @@ class ModelVersion:
     inputs: str | None
 
 
-class SparkModelStore:
+class SparkModelStore(ModelStore):
     """A model table read and written through a SparkSession."""
 
     def __init__(self, spark: Any, table: str = "byom_models") -> None:
@@ -128,50 +128,32 @@ class SparkModelStore:
             wanted.append(F.octet_length("model").alias("size_bytes"))
         return [r.asDict() for r in df.select(*wanted).orderBy("model_id").collect()]
 
-    def show(self, model_id: str) -> dict[str, Any]:
-        for row in self.list():
-            if row["model_id"] == model_id:
-                return row
-        raise UnknownModelError(model_id, self.model_ids(), self.table)
-
     # -- writes -----------------------------------------------------------------------------
-    def add(
-        self,
-        model_id: str,
-        blob: bytes,
-        *,
-        replace: bool = False,
-        inputs: str | dict[str, object] | None = None,
-        description: str | None = None,
-    ) -> ModelRecord:
-        record = prepare_model(blob, model_id, inputs, description)
-        new_row = dict(zip(MODEL_TABLE_COLUMNS, record.row(), strict=True))
+    def _count(self, model_id: str) -> int:
         if not self.exists():
-            self._write(self.spark.createDataFrame([record.row()], SPARK_SCHEMA), "create")
-            return record
+            return 0
         df = self.dataframe()
-        taken = df.where(df.model_id == model_id).count() > 0
-        if taken and not replace:
-            raise ModelExistsError(
-                f"model {model_id!r} already exists in {self.table}; pass --replace "
-                "(replace=True) to overwrite it"
-            )
-        row = tuple(new_row.get(c.lower()) for c in df.columns)
-        if not taken:
-            self._write(self.spark.createDataFrame([row], df.schema), "append")
-        else:
-            kept = [tuple(r) for r in df.where(df.model_id != model_id).collect()]
-            self._write(self.spark.createDataFrame([*kept, row], df.schema), "overwrite")
-        return record
+        return int(df.where(df.model_id == model_id).count())
 
-    def remove(self, model_id: str) -> None:
+    def _write(self, record: ModelRecord, replacing: bool) -> None:
+        if not self.exists():
+            self._save(self.spark.createDataFrame([record.row()], SPARK_SCHEMA), "create")
+            return
         df = self.dataframe()
-        if df.where(df.model_id == model_id).count() == 0:
-            raise UnknownModelError(model_id, self.model_ids(), self.table)
+        values = dict(zip(MODEL_TABLE_COLUMNS, record.row(), strict=True))
+        row = tuple(values.get(c.lower()) for c in df.columns)
+        if not replacing:
+            self._save(self.spark.createDataFrame([row], df.schema), "append")
+            return
+        kept = [tuple(r) for r in df.where(df.model_id != record.model_id).collect()]
+        self._save(self.spark.createDataFrame([*kept, row], df.schema), "overwrite")
+
+    def _delete(self, model_id: str) -> None:
+        df = self.dataframe()
         kept = [tuple(r) for r in df.where(df.model_id != model_id).collect()]
-        self._write(self.spark.createDataFrame(kept, df.schema), "overwrite")
+        self._save(self.spark.createDataFrame(kept, df.schema), "overwrite")
 
-    def _write(self, df: Any, how: str) -> None:
+    def _save(self, df: Any, how: str) -> None:
         """Write rows held on the driver (never a plan that reads the table being replaced)."""
         if not is_path(self.table):
             if how == "create":
