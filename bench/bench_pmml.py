@@ -35,12 +35,10 @@ def features(X: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def pypmml_scorer(blob: bytes) -> Any:
-    """byom's pypmml (JVM) scorer, wherever this checkout keeps it."""
-    try:
-        from byom.scorers.pypmml import PypmmlScorer as Jvm
-    except ImportError:  # before the scorers' rename
-        from byom.scorers.pmml import PmmlScorer as Jvm  # type: ignore[no-redef]
-    return Jvm(blob)
+    """byom's pypmml (JVM) scorer."""
+    from byom.scorers.pypmml import PypmmlScorer
+
+    return PypmmlScorer(blob)
 
 
 def agreement(native: Any, jvm: Any, sess: Any, small: np.ndarray) -> dict[str, dict[str, Any]]:
