@@ -106,8 +106,22 @@ class ClusteringModel(ModelPlan):
             [_number(ctx, metric, metric.get(f"{a}-parameter", "0")) for a in names]
             for names in _BINARY_PARAMS
         ]
-        default_compare = measure.get("compareFunction", "absDiff")
-        self.fields: list[_Field] = []
+        self.fields = self._fields(ctx, element, measure.get("compareFunction", "absDiff"))
+        if not self.fields:
+            raise ctx.doc.invalid(element, "has no ClusteringField")
+        m = len(self.fields)
+        weights = child(element, "MissingValueWeights")
+        if weights is not None:
+            tokens = _array(ctx, child(weights, "Array"), m, "MissingValueWeights")
+            self.missing_weights = np.array([_number(ctx, weights, t) for t in tokens])
+        else:
+            self.missing_weights = np.ones(m)
+        self._clusters(ctx, element, m)
+        self.compile_outputs(ctx)
+
+    def _fields(self, ctx: Context, element: Element, default_compare: str) -> list[_Field]:
+        """The center fields, each with its weight, compare function and scale."""
+        fields: list[_Field] = []
         for f in children(element, "ClusteringField"):
             if f.get("isCenterField", "true") == "false":
                 continue
@@ -132,16 +146,11 @@ class ClusteringModel(ModelPlan):
                 raise ctx.doc.invalid(f, "uses gaussSim without a non-zero similarityScale")
             if compare == "table":
                 self._table(ctx, f, plan)
-            self.fields.append(plan)
-        if not self.fields:
-            raise ctx.doc.invalid(element, "has no ClusteringField")
-        m = len(self.fields)
-        weights = child(element, "MissingValueWeights")
-        if weights is not None:
-            tokens = _array(ctx, child(weights, "Array"), m, "MissingValueWeights")
-            self.missing_weights = np.array([_number(ctx, weights, t) for t in tokens])
-        else:
-            self.missing_weights = np.ones(m)
+            fields.append(plan)
+        return fields
+
+    def _clusters(self, ctx: Context, element: Element, m: int) -> None:
+        """Each Cluster's center, id and name, in document order."""
         clusters = children(element, "Cluster")
         if not clusters:
             raise ctx.doc.invalid(element, "has no Cluster")
@@ -167,7 +176,6 @@ class ClusteringModel(ModelPlan):
             **{n: i for i, n in enumerate(names) if n},
             **{d: i for i, d in enumerate(ids)},
         }
-        self.compile_outputs(ctx)
 
     def _table(self, ctx: Context, element: Element, plan: _Field) -> None:
         spec = ctx.fields.get(plan.name)
