@@ -1,5 +1,5 @@
-"""The benchmark harness (bench/harness.py) on fixed numbers: medians, ratios, the table, the
-targets, the sanity checks, the JSON record and the chart file. Nothing here is timed."""
+"""The benchmark harness (the bench/harness package) on fixed numbers: medians, ratios, the
+table, the targets, the sanity checks, the JSON record and the chart file. Nothing here is timed."""
 
 from __future__ import annotations
 
