@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from byom import config
-from byom.errors import ByomError, ModelTableError, ModelTooLargeError
+from byom.errors import ByomError, ModelTableError, ModelTooLargeError, UnknownModelError
 from byom.formats import sha256_hex
 from byom.scoring import StoredModel
 
@@ -178,18 +178,24 @@ def models_show(
 
 @models_app.command("rm")
 def models_rm(
-    model_id: str = typer.Argument(...),
+    model_ids: list[str] = typer.Argument(..., help="One or more model ids"),
     db: str = DbOption,
     table: str = TableOption,
     spark_table: str | None = SparkTableOption,
 ) -> None:
-    """Remove a model from the table."""
+    """Remove models from the table (all named ids must exist: none is removed otherwise)."""
     try:
         store = _store(db, table, spark_table, mode="write")
-        store.remove(model_id)
+        known = set(store.model_ids())
+        for model_id in model_ids:
+            if model_id not in known:
+                raise UnknownModelError(model_id, known, store.table)
+        for model_id in dict.fromkeys(model_ids):
+            store.remove(model_id)
     except Exception as exc:
         _fail(exc)
-    out.print(f"removed {model_id!r} from {store.table}", highlight=False)
+    removed = ", ".join(repr(m) for m in dict.fromkeys(model_ids))
+    out.print(f"removed {removed} from {store.table}", highlight=False)
 
 
 @app.command("query")

@@ -114,8 +114,11 @@ def test_models_list_show_rm(db, tmp_path):
     assert shown["format"] == "onnx" and len(shown["sha256"]) == 64
     assert shown["input_schema"]["columns"] == IRIS_FEATURES
     assert shown["output_schema"]["task"] == "classification"
-    byom("models", "rm", "binary", "--db", db)
-    assert "binary" not in byom("models", "list", "--db", db, "--format", "csv").stdout
+    refused = byom("models", "rm", "binary", "multy", "--db", db, check=False)
+    assert refused.returncode == 1 and "did you mean 'multi'" in refused.stderr
+    assert "binary" in byom("models", "list", "--db", db, "--format", "csv").stdout  # kept
+    byom("models", "rm", "binary", "multi", "--db", db)
+    assert byom("models", "list", "--db", db, "--format", "json").stdout.strip() == "[]"
 
 
 def test_errors_exit_nonzero_with_message(db, tmp_path):
