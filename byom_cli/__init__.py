@@ -5,6 +5,7 @@ the application (`byom_cli`, `spark_jobs`) may import the engine adapters (`udfs
 import the core (`byom`); never the other way, and no adapter imports another.
 """
 
+from byom_cli import teradata  # noqa: F401  (registers `byom teradata`)
 from byom_cli.commands import app, main
 
 __all__ = ["app", "main"]

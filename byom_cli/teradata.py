@@ -1,0 +1,165 @@
+"""`byom teradata`: the SCRIPT query to run, the files to install, the checks to make."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from byom.errors import ByomError
+from byom.formats import sha256_hex
+from byom.scoring import StoredModel
+from byom_cli.commands import DbOption, TableOption, _connect, _fail, app
+
+teradata_app = typer.Typer(
+    help="Teradata SCRIPT table operator: the scoring query, the files to install.",
+    no_args_is_help=True,
+)
+
+
+def _local_models(db: str, table: str, ids: list[str]) -> dict[str, StoredModel]:
+    """The models named, read once from the local (DuckDB) model table."""
+    from byom.errors import UnknownModelError
+
+    _, store = _connect(db, table)
+    found = {}
+    for model_id in ids:
+        stored = store.fetch(model_id)
+        if stored is None:
+            raise UnknownModelError(model_id, store.model_ids(), table)
+        found[model_id] = stored
+    return found
+
+
+def _ids(text: str | None) -> list[str]:
+    """A comma-separated option's names, in order, each once (`--models a,a` means a)."""
+    return list(dict.fromkeys(t.strip() for t in (text or "").split(",") if t.strip()))
+
+
+def _check_unique_columns(columns: list[Any]) -> None:
+    """Teradata names columns case-insensitively; a repeated one would score the wrong value."""
+    seen: dict[str, str] = {}
+    for column in columns:
+        if column.name.lower() in seen:
+            raise ByomError(
+                f"--columns names column {column.name!r} twice ({seen[column.name.lower()]!r} "
+                "before): give each column of the input its own name, e.g. `b.id AS b_id`"
+            )
+        seen[column.name.lower()] = column.name
+
+
+@teradata_app.command("sql")
+def teradata_sql(
+    input_table: str = typer.Option(..., "--input", help="Teradata table (or view) to score"),
+    columns: str = typer.Option(
+        ..., "--columns", help="The input's columns in order: 'id INTEGER, x FLOAT, ...'"
+    ),
+    database: str = typer.Option(..., "--database", help="Database holding byom's files"),
+    model_id: str | None = typer.Option(None, "--model-id", help="Score every row with it"),
+    model_column: str | None = typer.Option(
+        None, "--model-column", help="Column naming each row's model (ids from --models)"
+    ),
+    models: str | None = typer.Option(None, "--models", help="Model ids a model column names"),
+    delivery: str = typer.Option(
+        "inline", "--delivery", help="inline (base64 from the model table) or file (installed)"
+    ),
+    accumulate: str = typer.Option("", "--accumulate", help="Columns to pass through"),
+    outputs: str = typer.Option(
+        "prediction,json_report",
+        "--outputs",
+        help="prediction, json_report, score, label, prob_<class>",
+    ),
+    inputs: str | None = typer.Option(
+        None, "--inputs", help="Input map, like ModelInputFieldsMap (default: the model's own)"
+    ),
+    partition_key: str | None = typer.Option(
+        None, "--partition-key", help="Column spreading inline partitions (default: the first)"
+    ),
+    quotechar: str | None = typer.Option(None, "--quotechar", help="QUOTECHAR to use"),
+    charset: str | None = typer.Option(None, "--charset", help="CHARSET to use (LATIN, UTF16)"),
+    models_table: str = typer.Option(
+        "byom_models", "--models-table", help="The Teradata model table (inline delivery)"
+    ),
+    db: str = DbOption,
+    table: str = TableOption,
+) -> None:
+    """Print the SCRIPT query that scores a Teradata table with models from the local table."""
+    from byom.scorers import load_scorer
+    from udfs.teradata.script import parse_columns
+    from udfs.teradata.sql import ScriptQuery
+
+    try:
+        ids = [model_id] if model_id else _ids(models)
+        if not ids:
+            raise ByomError("with --model-column, list the model ids it names in --models")
+        _check_unique_columns(parse_columns(columns))
+        stored = _local_models(db, table, ids)
+        if inputs is None and model_id is not None:  # the input map saved with the model
+            inputs = stored[model_id].input_map
+        query = ScriptQuery(
+            table=input_table,
+            columns=parse_columns(columns),
+            database=database,
+            models={m: load_scorer(s.blob, m) for m, s in stored.items()},
+            model_id=model_id,
+            model_column=model_column,
+            delivery=delivery,
+            models_table=models_table,
+            accumulate=_ids(accumulate),
+            outputs=_ids(outputs),
+            inputs=inputs,
+            partition_key=partition_key,
+            quotechar=quotechar,
+            charset=charset,
+            model_shas={m: s.sha256 or sha256_hex(s.blob) for m, s in stored.items()},
+        )
+        text = query.sql()
+    except Exception as exc:
+        _fail(exc)
+    sys.stdout.write(text + ";\n")
+
+
+@teradata_app.command("deploy")
+def teradata_deploy(
+    database: str = typer.Option(..., "--database", help="Database to install byom's files in"),
+    out_dir: Path = typer.Option(
+        Path("byom_teradata"), "--out", help="Folder for the files to install"
+    ),
+    models: str | None = typer.Option(
+        None, "--models", help="Model ids to install as files (file delivery)"
+    ),
+    replace: bool = typer.Option(False, "--replace", help="Replace files installed before"),
+    host: str | None = typer.Option(None, "--host", help="Teradata host: run the statements"),
+    user: str | None = typer.Option(None, "--user", envvar="TD_USER"),
+    password: str | None = typer.Option(None, "--password", envvar="TD_PASSWORD"),
+    upload_to: str | None = typer.Option(
+        None, "--upload-to", help="Also append the models to this Teradata model table"
+    ),
+    db: str = DbOption,
+    table: str = TableOption,
+) -> None:
+    """Write byom_score.py, byom_core.zip and model files; print (or run) the install SQL."""
+    from udfs.teradata import deploy
+
+    try:
+        blobs = {m: s.blob for m, s in _local_models(db, table, _ids(models)).items()}
+        deployment = deploy.plan(database, out_dir, blobs, replace=replace)
+        for statement in deployment.statements:
+            sys.stdout.write(statement + ";\n")
+        if host is not None:
+            from teradataml import create_context, remove_context
+
+            create_context(host=host, username=user, password=password)
+            try:
+                deploy.run(deployment)
+                if upload_to:
+                    deploy.upload_models(blobs, upload_to)
+            finally:
+                remove_context()
+    except Exception as exc:
+        _fail(exc)
+
+
+app.add_typer(teradata_app, name="teradata")
