@@ -124,7 +124,12 @@ def _field_text(
 
 
 def _format(
-    table: pa.Table, rows: Sequence[int], delimiter: str, quotechar: str | None, floats: bool
+    table: pa.Table,
+    rows: Sequence[int],
+    delimiter: str,
+    quotechar: str | None,
+    floats: bool,
+    encoding: str = "utf-8",
 ) -> bytes:
     if not rows:
         return b""
@@ -134,7 +139,17 @@ def _format(
     for r in range(part.num_rows):
         fields = [_field_text(values[r], t, quotechar, floats) for values, t in columns]
         lines.append(delimiter.join(fields) + "\n")
-    return "".join(lines).encode("utf-8")
+    return "".join(lines).encode(encoding)
+
+
+def server_encoding(charset: str | None) -> str:
+    """The bytes the server writes for the call's CHARSET: UTF-8 without one, Latin-1 for
+    LATIN (what UTF-16 sends is not documented, so the harness does not play it)."""
+    if charset is None:
+        return "utf-8"
+    if charset.lower() == "latin":
+        return "latin-1"
+    raise ValueError(f"the harness plays no CHARSET({charset!r})")
 
 
 # -- distributing rows ------------------------------------------------------------------------
@@ -341,7 +356,11 @@ def _convert(value: str | None, name: str, type_: str) -> object:
 
 
 def parse_output(
-    run: AmpRun, returns: Sequence[tuple[str, str]], delimiter: str, quotechar: str | None
+    run: AmpRun,
+    returns: Sequence[tuple[str, str]],
+    delimiter: str,
+    quotechar: str | None,
+    encoding: str = "utf-8",
 ) -> pa.Table:
     """One instance's stdout as a table of the RETURNS columns; ScriptFailed if it won't fit."""
 
@@ -349,7 +368,7 @@ def parse_output(
         return ScriptFailed(run.amp, run.returncode, run.stderr, reason)
 
     try:
-        text = run.stdout.decode("utf-8")
+        text = run.stdout.decode(encoding)
         rows = _split_fields(text, delimiter, quotechar)
     except ValueError as exc:
         raise fail(f"unreadable output: {exc}") from None
@@ -385,6 +404,7 @@ def run_script(
     quotechar: str | None = None,
     teradata_floats: bool = True,
     delimiter: str = "\t",
+    charset: str | None = None,
     cwd: Path = REPO,
     env: dict[str, str] | None = None,
 ) -> pa.Table:
@@ -394,6 +414,8 @@ def run_script(
     `--columns` (from the table's schema) and, with `model_data`, `--model-data-column` are
     added to `script_args` unless given there. `quotechar` is the SCRIPT call's QUOTECHAR;
     the script learns of it only from `--quotechar` in `script_args`, as on the server.
+    `charset` is the call's CHARSET: with 'latin' the rows go out and come back as Latin-1
+    bytes (the script learns of it from `--charset`).
     `cwd` and `env` are the instances' working directory and extra environment variables.
     """
     if partition_by and hash_by:
@@ -411,7 +433,10 @@ def run_script(
             f"{f.name} {teradata_type(f, table.column(i))}" for i, f in enumerate(table.schema)
         )
         args = ["--columns", declared, *args]
-    inputs = [_format(table, rows, delimiter, quotechar, teradata_floats) for rows in per_amp]
+    encoding = server_encoding(charset)
+    inputs = [
+        _format(table, rows, delimiter, quotechar, teradata_floats, encoding) for rows in per_amp
+    ]
     runs = run_instances(args, inputs, [len(rows) for rows in per_amp], cwd, env)
     parts = []
     for run in runs:
@@ -429,5 +454,5 @@ def run_script(
             raise ScriptFailed(
                 run.amp, run.returncode, run.stderr, "an AMP with no rows wrote output"
             )
-        parts.append(parse_output(run, returns, delimiter, quotechar))
+        parts.append(parse_output(run, returns, delimiter, quotechar, encoding))
     return pa.concat_tables(parts)

@@ -176,6 +176,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--inputs", default=None, help="input map, as ModelInputFieldsMap")
     p.add_argument("--delimiter", default="\t", help="field delimiter (default: tab)")
     p.add_argument("--quotechar", default=None, help="QUOTECHAR of the SCRIPT call, if any")
+    p.add_argument(
+        "--charset",
+        default="utf8",
+        help="CHARSET of the SCRIPT call: latin, or utf8 (the default: no CHARSET)",
+    )
     args = p.parse_args(argv)
     if not args.model_file and not args.model_data_column:
         p.error("give the models with --model-file ID=PATH or --model-data-column COLUMN")
@@ -186,6 +191,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _names(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
+
+
+#: The SCRIPT call's CHARSET -> the encoding of the text on stdin and stdout.
+CHARSETS = {"utf8": "utf-8", "utf-8": "utf-8", "latin": "latin-1", "latin1": "latin-1"}
+
+
+def encoding(charset: str) -> str:
+    """The Python codec for a CHARSET byom reads; UTF-16 is refused rather than guessed at
+    (Teradata does not document the byte order or BOM the script would see)."""
+    found = CHARSETS.get(charset.lower())
+    if found is None:
+        raise ByomError(
+            f"--charset {charset!r} is not one byom reads: use latin (CHARSET('LATIN')) or utf8 "
+            "(no CHARSET clause); for Unicode columns leave CHARSET out, the rows then arrive "
+            "as UTF-8"
+        )
+    return found
 
 
 # -- the script ---------------------------------------------------------------------------------
@@ -232,6 +254,7 @@ class ScriptModels(InMemoryModels):
 class Script:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
+        self.encoding = encoding(getattr(args, "charset", "utf8"))
         self.columns = parse_columns(args.columns)
         self.names = [c.name for c in self.columns]
         lookup = {n.lower(): n for n in self.names}
@@ -398,8 +421,8 @@ class Script:
             line.decode("utf-8")
         except UnicodeDecodeError as exc:
             return ScriptInputError(
-                f"line {number}: byte {exc.start + 1} is not UTF-8 text; send the rows as "
-                "UTF-8 (the SCRIPT call's CHARSET)"
+                f"line {number}: byte {exc.start + 1} is not UTF-8 text; a CHARSET('LATIN') "
+                "call needs --charset latin, otherwise send the rows as UTF-8"
             )
         try:
             found = pacsv.read_csv(
@@ -548,12 +571,40 @@ class Script:
         start, end = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
         return lines.buffers()[2].slice(start, end - start)
 
+    # -- the CHARSET -----------------------------------------------------------------------------
+    def decode(self, block: bytes) -> bytes:
+        """A block as UTF-8, which is what pyarrow reads: LATIN text is transcoded (in C, one
+        copy; every byte is a Latin-1 character, and line breaks stay where they were)."""
+        if self.encoding == "utf-8" or block.isascii():
+            return block
+        return block.decode(self.encoding).encode("utf-8")
+
+    def encode(self, first: int, text: bytes | pa.Buffer) -> bytes | pa.Buffer:
+        """Output lines back in the CHARSET of the call; a value LATIN cannot hold fails the
+        query with its line rather than reaching the table altered."""
+        if self.encoding == "utf-8":
+            return text
+        data = text.to_pybytes() if isinstance(text, pa.Buffer) else text
+        if data.isascii():
+            return text
+        decoded = data.decode("utf-8")
+        try:
+            return decoded.encode(self.encoding)
+        except UnicodeEncodeError as exc:
+            line = first + decoded.count("\n", 0, exc.start)
+            raise ScriptInputError(
+                f"line {line}: the output holds {decoded[exc.start]!r}, which CHARSET "
+                f"{self.args.charset.upper()} cannot hold; leave CHARSET out of the SCRIPT call "
+                "(and --charset) so the results are written as UTF-8"
+            ) from None
+
     def run(self, stdin: BinaryIO, stdout: BinaryIO) -> int:
         rows = 0
-        for first, block in self.blocks(stdin):
+        for first, raw in self.blocks(stdin):
+            block = self.decode(raw)
             table = self.parse(first, block)
             out = self.score(first, table)
-            stdout.write(self.format(first, out))
+            stdout.write(self.encode(first, self.format(first, out)))
             rows += table.num_rows
         stdout.flush()
         return rows
