@@ -4,14 +4,17 @@ No Teradata server runs here, so this module does what the server does around th
 
     SELECT * FROM SCRIPT(
         ON (query) [PARTITION BY cols [ORDER BY col] | HASH BY col [LOCAL ORDER BY col]]
-        SCRIPT_COMMAND('tdpython3 ./mydb/byom_score.py ...')
+        SCRIPT_COMMAND('OPENBLAS_NUM_THREADS=1 tdpython3 ./mydb/byom_score.py ...')
         RETURNS('col type, ...') [DELIMITER('\t')] [QUOTECHAR('"')])
 
 - the ON query's rows (an Arrow table) go to AMPs: with PARTITION BY, every partition whole to
   the AMP `stable hash(key) % amps`, partitions contiguous and ordered by ORDER BY (NULLs
   first); with HASH BY, each row to the AMP of its value's hash, no grouping; with neither,
   rows spread by the hash of their position (as a table's primary index would);
-- one script instance per AMP, all at once, each reading its AMP's rows on stdin as text: one
+- one script instance per AMP, all at once, started as the server starts it: the exact
+  SCRIPT_COMMAND text byom generates, through `sh -c`, in a folder where ./mydb/ holds the
+  files `byom teradata deploy` writes (the core imported from byom_core.zip); each reads its
+  AMP's rows on stdin as text: one
   row per line, fields split by the delimiter, NULL as an empty field, FLOAT in Teradata's
   notation (`1.0000000000000000E 002`), and with QUOTECHAR every non-NULL value quoted
   (embedded quotes doubled) while NULL stays an empty unquoted field;
@@ -29,11 +32,14 @@ the fixed `--model-id`).
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import os
 import re
+import shlex
 import subprocess
 import sys
+import tempfile
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import udfs.teradata
+from udfs.teradata.sql import SCRIPT_FILE, script_command
 
 log = logging.getLogger(__name__)
 
@@ -235,32 +242,96 @@ def with_model_data(
 
 
 # -- running the instances --------------------------------------------------------------------
+#: The database byom's files are installed in, as `byom teradata deploy --database mydb` does.
+DATABASE = "mydb"
+
+
+@functools.cache
+def deployed() -> Path:
+    """byom's files as `byom teradata deploy` writes them (byom_score.py beside the core as
+    byom_core.zip, so the instances import the zip, as on the server), once per session, and
+    a bin folder whose `tdpython3` (SCRIPT's interpreter) and `python3` (APPLY's) are this
+    Python."""
+    from udfs.teradata.deploy import build_bundle
+
+    root = Path(tempfile.mkdtemp(prefix="byom-teradata-"))
+    build_bundle(root / DATABASE)
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    for name in ("tdpython3", "python3"):
+        launcher = bin_dir / name
+        launcher.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+        launcher.chmod(0o755)
+    return root
+
+
+def server_command(script_args: Sequence[str]) -> str:
+    """The SCRIPT_COMMAND text byom's generated SQL holds for these arguments."""
+    return script_command(f"./{DATABASE}/{SCRIPT_FILE}", script_args)
+
+
+def command_args(command: str) -> list[str]:
+    """byom_score.py's arguments in a SCRIPT_COMMAND text, as the shell will split them."""
+    words = shlex.split(command)
+    while words and "=" in words[0]:  # VAR=value prefixes
+        words.pop(0)
+    if len(words) < 2 or not words[1].endswith(SCRIPT_FILE):
+        raise ValueError(f"not a byom_score.py command: {command!r}")
+    return words[2:]
+
+
 def _environment() -> dict[str, str]:
     env = dict(os.environ)
-    # teradataml prefixes SCRIPT_COMMAND with OPENBLAS_NUM_THREADS=1; with one instance per
-    # AMP, one thread each keeps this 2-core machine from thrashing.
-    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PATH"] = os.pathsep.join([str(deployed() / "bin"), env.get("PATH", "")])
+    env["OMP_NUM_THREADS"] = "1"  # OPENBLAS_NUM_THREADS=1 comes from the command's prefix
     return env
+
+
+def _workdir(cwd: Path | None) -> Path:
+    """The instances' working directory, holding a link per database of SEARCHUIFDBPATH."""
+    workdir = cwd or deployed()
+    link = workdir / DATABASE
+    if not link.exists():
+        link.symlink_to(deployed() / DATABASE, target_is_directory=True)
+    return workdir
+
+
+def script_process(
+    command: str,
+    stdin: bytes,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    wrapper: Sequence[str] = (),
+) -> subprocess.CompletedProcess:
+    """One instance, as the server starts it: the command text through `sh -c` (so quoting
+    mistakes fail here as they would there), from a folder holding ./mydb/. `wrapper` runs
+    before the shell (a memory probe, for instance)."""
+    return subprocess.run(
+        [*wrapper, "sh", "-c", command],
+        input=stdin,
+        capture_output=True,
+        env=_environment() | (env or {}),
+        cwd=_workdir(cwd),
+        timeout=600,
+    )
 
 
 def run_instances(
     argv: Sequence[str],
     inputs: Sequence[bytes],
     rows: Sequence[int],
-    cwd: Path = REPO,
+    cwd: Path | None = None,
     env: dict[str, str] | None = None,
+    command: str | None = None,
 ) -> list[AmpRun]:
     """One script process per AMP, all running at once; each gets its AMP's text on stdin.
     `cwd` is the instances' working directory (on the server, the AMP's script directory);
-    `env` adds variables to their environment."""
-    cmd = [sys.executable, str(LAUNCHER), *argv]
-    environment = _environment() | (env or {})
+    `env` adds variables to their environment; `command` is the SCRIPT_COMMAND text to run
+    verbatim (default: the one byom generates for `argv`)."""
+    command = command or server_command(argv)
 
     def one(amp: int) -> AmpRun:
-        proc = subprocess.run(
-            cmd, input=inputs[amp], capture_output=True, env=environment, cwd=cwd, timeout=300
-        )
+        proc = script_process(command, inputs[amp], cwd, env)
         return AmpRun(
             amp,
             rows[amp],
@@ -405,8 +476,9 @@ def run_script(
     teradata_floats: bool = True,
     delimiter: str = "\t",
     charset: str | None = None,
-    cwd: Path = REPO,
+    cwd: Path | None = None,
     env: dict[str, str] | None = None,
+    command: str | None = None,
 ) -> pa.Table:
     """`SELECT * FROM SCRIPT(ON (table) ... SCRIPT_COMMAND('byom_score.py script_args')
     RETURNS(returns))`: the rows of every AMP's instance, AMP after AMP.
@@ -417,7 +489,11 @@ def run_script(
     `charset` is the call's CHARSET: with 'latin' the rows go out and come back as Latin-1
     bytes (the script learns of it from `--charset`).
     `cwd` and `env` are the instances' working directory and extra environment variables.
+    `command`, a SCRIPT_COMMAND text as generated SQL holds it, is run verbatim; its
+    arguments then stand for `script_args`.
     """
+    if command is not None:
+        script_args = command_args(command)
     if partition_by and hash_by:
         raise ValueError("PARTITION BY and HASH BY exclude each other")
     if model_data is not None and not partition_by:
@@ -437,7 +513,9 @@ def run_script(
     inputs = [
         _format(table, rows, delimiter, quotechar, teradata_floats, encoding) for rows in per_amp
     ]
-    runs = run_instances(args, inputs, [len(rows) for rows in per_amp], cwd, env)
+    if command is not None and args != script_args:
+        raise ValueError("a verbatim command must hold every argument (--columns included)")
+    runs = run_instances(args, inputs, [len(rows) for rows in per_amp], cwd, env, command)
     parts = []
     for run in runs:
         # The server keeps each instance's stderr in a log; here it is a debug message.

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +21,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 from helpers import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected
-from teradata_server import LAUNCHER, REPO, ScriptFailed, run_script, teradata_float
+from teradata_server import (
+    ScriptFailed,
+    run_script,
+    script_process,
+    server_command,
+    teradata_float,
+)
 from test_teradata_script import duckdb_results
 
 FEATURES = ",".join(IRIS_FEATURES)
@@ -32,20 +37,9 @@ SECRET = "payroll: alice 181000, bob 97000"
 
 # -- helpers ------------------------------------------------------------------------------------
 def launch(
-    args: list[str], stdin: bytes, cwd: Path = REPO, env: dict[str, str] | None = None
+    args: list[str], stdin: bytes, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    environment = dict(os.environ) | (env or {})
-    environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(REPO), os.environ.get("PYTHONPATH")])
-    )
-    return subprocess.run(
-        [sys.executable, str(LAUNCHER), *args],
-        input=stdin,
-        capture_output=True,
-        cwd=cwd,
-        env=environment,
-        timeout=300,
-    )
+    return script_process(server_command(args), stdin, cwd, env)
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
@@ -335,14 +329,8 @@ def measured(
 ) -> tuple[subprocess.CompletedProcess, float]:
     """One script process and its ru_maxrss in MB, measured by a fresh parent that has no
     other child."""
-    environment = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1") | (env or {})
     wrapper = [sys.executable, "-c", _PEAK, str(stdin), str(stdout)]
-    proc = subprocess.run(
-        [*wrapper, sys.executable, str(LAUNCHER), *args],
-        capture_output=True,
-        env=environment,
-        timeout=600,
-    )
+    proc = script_process(server_command(args), b"", env=env, wrapper=wrapper)
     return proc, int(proc.stdout.split()[-1]) / 1024
 
 

@@ -14,7 +14,6 @@ import itertools
 import re
 import shlex
 import subprocess
-import sys
 from collections import OrderedDict
 from pathlib import Path
 
@@ -24,11 +23,12 @@ import pytest
 from helpers import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected
 from teradata_server import (
     LAUNCHER,
-    REPO,
     ScriptFailed,
     distribute,
     parse_output,
     run_script,
+    script_process,
+    server_command,
     teradata_float,
     with_model_data,
 )
@@ -73,9 +73,7 @@ def assert_same(got: pa.Table, want: pa.Table, columns: list[str]) -> None:
 
 
 def launch(args: list[str], stdin: bytes) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(LAUNCHER), *args], input=stdin, capture_output=True, cwd=REPO
-    )
+    return script_process(server_command(args), stdin)
 
 
 @pytest.fixture(scope="module")

@@ -113,8 +113,13 @@ def test_query_matches_teradataml_and_parses(case, scorers, iris_logreg):
         model_shas={"iris": sha256_hex(iris_logreg[1])},
         **CASES[case],
     )
-    ours = query.sql()
+    from teradataml.common.constants import TableOperatorConstants
+
+    prefix = TableOperatorConstants.OPENBLAS_NUM_THREADS.value + " "
+    assert query.command().startswith(prefix)  # teradataml's Script adds the same prefix
+    ours = query.sql(set_session=False)
     assert squash(ours) == squash(teradataml_sql(query))
+    assert query.sql() == f"SET SESSION SEARCHUIFDBPATH = mydb;\n{ours}"
     on = sqlglot.parse_one(query.on_query(), read="teradata")  # raises on a syntax error
     assert isinstance(on, sqlglot.exp.Select)
     assert [c.alias_or_name for c in on.selects][-1] == (
@@ -227,7 +232,7 @@ SQL_DIR = __import__("pathlib").Path(__file__).resolve().parents[1] / "sql" / "t
 
 def _template_query(name: str) -> str:
     text = (SQL_DIR / name).read_text()
-    return text[text.index("SELECT * FROM Script(") :].rstrip().rstrip(";")
+    return text[text.index("SET SESSION SEARCHUIFDBPATH") :].rstrip().rstrip(";")
 
 
 def test_sql_templates_are_what_byom_prints():
@@ -257,9 +262,87 @@ def test_sql_templates_are_what_byom_prints():
         },
     )
     assert _template_query("score_files.sql") == files.sql()
+    apply = ScriptQuery(
+        table="customers",
+        columns=parse_columns("id INTEGER, age FLOAT, income FLOAT"),
+        database="mydb",
+        models={"churn_v3": classifier},
+        model_id="churn_v3",
+        accumulate=["id"],
+        operator="apply",
+        environment="byom_env",
+    )
+    text = (SQL_DIR / "score_apply.sql").read_text()
+    assert text[text.index("SELECT * FROM Apply(") :].rstrip().rstrip(";") == apply.sql()
 
 
 def test_model_table_ddl_parses_as_teradata():
     ddl = sqlglot.parse_one((SQL_DIR / "create_models_table.sql").read_text(), read="teradata")
     names = [c.name for c in ddl.find_all(sqlglot.exp.ColumnDef)]
     assert names[:3] == ["model_id", "model", "model_b64"]
+
+
+def teradataml_apply_sql(query: ScriptQuery) -> str:
+    """The same APPLY query from teradataml's own Apply class, run without a connection."""
+    from unittest import mock
+
+    import teradataml as tdml
+    from teradataml.common.wrapper_utils import AnalyticsWrapperUtils
+    from teradataml.table_operators.Apply import Apply
+    from teradatasqlalchemy import FLOAT, INTEGER, VARCHAR
+
+    types_ = {"INTEGER": INTEGER(), "FLOAT": FLOAT()}
+    returns = OrderedDict(
+        (n, VARCHAR(int(t[8:-1])) if t.startswith("VARCHAR") else types_[t])
+        for n, t in query.returns()
+    )
+    dist, order = query.distribution()
+    keys = re.findall(r'"([^"]+)"', dist) or None
+    on = {"ref": f"({query.on_query()})", "ref_type": "TABLE"}
+    with mock.patch.object(
+        AnalyticsWrapperUtils, "_teradata_on_clause_from_dataframe", return_value=on
+    ):
+        apply = Apply(
+            apply_command=query.command().replace("'", "''"),
+            env_name=query.environment,
+            returns=returns,
+            delimiter=query.delimiter,
+            quotechar=query.quotechar,
+            data_partition_column=keys,
+            data_order_column=order,
+            ctx=types.SimpleNamespace(configure=tdml.configure),
+        )
+        apply.data = mock.MagicMock()
+        apply.skip_argument_validation = True
+        apply._Apply__form_table_operator_query()
+    return apply._tblop_query
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_apply_query_matches_teradataml(case, scorers, iris_logreg):
+    """VantageCloud Lake: the APPLY query as teradataml's Apply writes it, files by bare name
+    (the user environment's folder), CSV style, comma and double quote by default."""
+    settings = {k: v for k, v in CASES[case].items() if k not in ("quotechar", "charset")}
+    query = ScriptQuery(
+        table="customers",
+        columns=parse_columns(COLUMNS),
+        database="mydb",
+        models=scorers,
+        model_shas={"iris": sha256_hex(iris_logreg[1])},
+        operator="apply",
+        environment="byom_env",
+        **settings,
+    )
+    assert query.command().startswith("python3 byom_score.py ")
+    assert "--operator apply" in query.command() and "./mydb/" not in query.command()
+    assert (query.delimiter, query.quotechar) == (",", '"')
+    assert squash(query.sql()) == squash(teradataml_apply_sql(query))
+    with pytest.raises(ByomError, match="user environment"):
+        ScriptQuery(
+            table="t",
+            columns=parse_columns(COLUMNS),
+            database="db",
+            models=scorers,
+            model_id="iris",
+            operator="apply",
+        )

@@ -9,6 +9,7 @@ scoring functions: pass-through columns are `accumulate`, outputs default to `pr
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -30,11 +31,33 @@ def model_file_name(sha256: str) -> str:
 
 
 def _map_text(mapping: dict[str, list[str]]) -> str:
-    """An input map in its plain form (`c1,c2` or `input=c1,c2;other=c3`): no quotes or blanks
-    to survive in SCRIPT_COMMAND."""
+    """An input map in its plain form (`c1,c2` or `input=c1,c2;other=c3`)."""
     if list(mapping) == [""]:
         return ",".join(mapping[""])
     return ";".join(f"{name}={','.join(cols)}" for name, cols in mapping.items())
+
+
+#: Teradata's default FLOAT text has 15 significant digits; this FORMAT writes 17, enough for
+#: every double to reach the script exactly (a row at a tree's split point scores as in DuckDB).
+FLOAT_FORMAT = "-9.9999999999999999E-999"
+#: The prefix teradataml puts before every SCRIPT_COMMAND: one BLAS thread per AMP instance.
+THREADS_PREFIX = "OPENBLAS_NUM_THREADS=1 "
+
+
+def script_command(
+    script: str, args: Sequence[str], python: str = "tdpython3", prefix: str = THREADS_PREFIX
+) -> str:
+    """The command text the server hands to a shell: every argument quoted for the shell (a
+    `;`, `|`, blank or parenthesis in a value stays in its argument), teradataml's prefix."""
+    return prefix + shlex.join([python, script, *args])
+
+
+def spec_name(name: str) -> str:
+    """A column name as the script's `--columns` / `--accumulate` lists read it: in double
+    quotes when it holds a blank, comma, colon, quote or parenthesis."""
+    if re.search(r'[\s,:"()]', name):
+        return '"' + name.replace('"', '""') + '"'
+    return name
 
 
 def _literal(text: str) -> str:
@@ -65,11 +88,14 @@ class ScriptQuery:
     outputs: list[str] = field(default_factory=lambda: ["prediction", "json_report"])
     inputs: str | None = None
     partition_key: str | None = None
-    partitions: int = 256
     delimiter: str = "\t"
     quotechar: str | None = None
     charset: str | None = None
     model_shas: dict[str, str] = field(default_factory=dict)  # id -> sha256, for file delivery
+    #: "script" (SCRIPT, Vantage Enterprise) or "apply" (APPLY, VantageCloud Lake).
+    operator: str = "script"
+    #: APPLY's user environment, where byom's files are installed.
+    environment: str | None = None
 
     def __post_init__(self) -> None:
         if (self.model_id is None) == (self.model_column is None):
@@ -84,6 +110,14 @@ class ScriptQuery:
                     f"({', '.join(c.name for c in self.columns)})"
                 )
         check_outputs(self.outputs)
+        if self.operator not in ("script", "apply"):
+            raise ByomError(f"unknown operator {self.operator!r}: use script or apply")
+        if self.operator == "apply":
+            if not self.environment:
+                raise ByomError("APPLY runs in a user environment: name it (--env)")
+            if self.delimiter == "\t":  # APPLY's CSV style: RFC 4180, comma and double quote
+                self.delimiter = ","
+            self.quotechar = self.quotechar or '"'
         if self.model_id is not None and self.model_id not in self.models:
             raise ByomError(f"model {self.model_id!r} is not among the models given")
 
@@ -111,56 +145,75 @@ class ScriptQuery:
             cols += [Column(PART, "INTEGER"), Column(ROW, "BIGINT"), Column(MODEL, "CLOB")]
         return cols
 
-    def command(self) -> str:
-        args = [f"tdpython3 ./{self.database}/{SCRIPT_FILE}"]
-        spec = ",".join(f"{c.name}:{c.type.replace(' ', '')}" for c in self.script_columns())
-        if any(" " in c.name for c in self.columns):
-            raise ByomError("column names with blanks cannot be passed in SCRIPT_COMMAND")
-        args.append(f"--columns {spec}")
+    def script_args(self) -> list[str]:
+        """byom_score.py's arguments (unquoted: `script_command` quotes them for the shell)."""
+        spec = ",".join(f"{spec_name(c.name)}:{c.type}" for c in self.script_columns())
+        args = ["--columns", spec]
         if self.model_id is not None:
-            args.append(f"--model-id {self.model_id}")
+            args += ["--model-id", self.model_id]
         else:
-            args.append(f"--model-column {self.model_column}")
+            args += ["--model-column", self.model_column or ""]
         if self.delivery == "inline":
-            args.append(f"--model-data-column {MODEL}")
+            args += ["--model-data-column", MODEL]
         else:
             for model_id, sha in sorted(self.model_shas.items()):
-                args.append(f"--model-file {model_id}=./{self.database}/{model_file_name(sha)}")
+                args += ["--model-file", f"{model_id}={self.file_path(model_file_name(sha))}"]
         if self.accumulate:
-            args.append(f"--accumulate {','.join(self.accumulate)}")
+            args += ["--accumulate", ",".join(spec_name(c) for c in self.accumulate)]
         if [o.lower() for o in self.outputs] != ["prediction", "json_report"]:
-            args.append(f"--outputs {','.join(self.outputs)}")
+            args += ["--outputs", ",".join(self.outputs)]
         if self.inputs:
-            args.append(f"--inputs {_map_text(parse_input_map(self.inputs) or {})}")
+            args += ["--inputs", _map_text(parse_input_map(self.inputs) or {})]
         if self.quotechar:
-            args.append(f"--quotechar {self.quotechar}")
+            args += ["--quotechar", self.quotechar]
         if self.delimiter != "\t":
-            args.append(f"--delimiter {self.delimiter}")
-        command = " ".join(args)
-        if any(" " in a.split(" ", 1)[1] for a in args[1:]):
-            raise ByomError("SCRIPT_COMMAND arguments cannot hold blanks; rename the values")
-        return command
+            args += ["--delimiter", self.delimiter]
+        if self.charset:
+            args += ["--charset", self.charset.lower()]
+        return args
+
+    def file_path(self, name: str) -> str:
+        """An installed file as the command names it: SCRIPT runs in a folder holding a link
+        per database of SEARCHUIFDBPATH; APPLY in the user environment's file folder."""
+        return name if self.operator == "apply" else f"./{self.database}/{name}"
+
+    def command(self) -> str:
+        if self.operator == "apply":  # a user environment's python3; teradataml adds no prefix
+            args = [*self.script_args(), "--operator", "apply"]
+            return script_command(self.file_path(SCRIPT_FILE), args, "python3", prefix="")
+        return script_command(self.file_path(SCRIPT_FILE), self.script_args())
+
+    def _select(self, alias: str) -> str:
+        """The input columns; FLOATs as 17-digit text, so doubles reach the script exactly."""
+        out = []
+        for c in self.columns:
+            col = f"{alias}.{_ident(c.name)}"
+            if c.type.split("(")[0].strip() in ("FLOAT", "REAL", "DOUBLE PRECISION"):
+                col = f"CAST(CAST({col} AS FORMAT '{FLOAT_FORMAT}') AS VARCHAR(32))"
+                col += f" AS {_ident(c.name)}"
+            out.append(col)
+        return ", ".join(out)
 
     def on_query(self) -> str:
-        cols = ", ".join(f"t.{_ident(c.name)}" for c in self.columns)
         if self.delivery == "file":
-            return f"SELECT {cols} FROM {self.table} t"
+            return f"SELECT {self._select('t')} FROM {self.table} t"
         key = _ident(self.partition_key or self.columns[0].name)
-        part = f"HASHBUCKET(HASHROW(t.{key})) MOD {self.partitions}"
+        # As many buckets as the system has AMPs: each AMP decodes the model once.
+        part = f"HASHBUCKET(HASHROW(t.{key})) MOD (HASHAMP() + 1)"
         window = f"{part}" if self.model_id else f"t.{_ident(self.model_column or '')}, {part}"
+        cols = ", ".join(f"t.{_ident(c.name)}" for c in self.columns)
         inner = (
             f"SELECT {cols}, {part} AS {PART}, "
             f"ROW_NUMBER() OVER (PARTITION BY {window} ORDER BY t.{key}) AS {ROW} "
             f"FROM {self.table} t"
         )
-        outer_cols = ", ".join(f"d.{_ident(c.name)}" for c in self.columns)
         match = (
             _literal(self.model_id)
             if self.model_id is not None
             else f"d.{_ident(self.model_column or '')}"
         )
         return (
-            f"SELECT {outer_cols}, d.{PART}, d.{ROW}, "
+            f"SELECT {self._select('d')}, d.{PART}, d.{ROW}, "
             f"CASE WHEN d.{ROW} = 1 THEN m.model_b64 END AS {MODEL} "
             f"FROM ({inner}) d LEFT JOIN {self.models_table} m ON m.model_id = {match}"
         )
@@ -172,26 +225,47 @@ class ScriptQuery:
         keys = [PART] if self.model_id else [self.model_column or "", PART]
         return "PARTITION BY " + ",".join(f'"{k}"' for k in keys), ROW
 
-    def sql(self) -> str:
-        """The SCRIPT query, laid out as teradataml's Script query generator lays it out."""
+    def sql(self, set_session: bool = True) -> str:
+        """The runnable text: for SCRIPT, `SET SESSION SEARCHUIFDBPATH` (without it a fresh
+        session cannot find ./<database>/byom_score.py) unless `set_session` is False; then
+        the query, laid out as teradataml's Script / Apply query generators lay it out."""
+        query = self._apply_query() if self.operator == "apply" else self._script_query()
+        if set_session and self.operator == "script":
+            return f"SET SESSION SEARCHUIFDBPATH = {_ident(self.database)};\n{query}"
+        return query
+
+    def _on_lines(self) -> list[str]:
         dist, order = self.distribution()
-        lines = [
-            "SELECT * FROM Script(",
-            f'\tON ({self.on_query()}) AS "input"',
-            f"\t{dist}",
-        ]
+        lines = [f'\tON ({self.on_query()}) AS "input"', f"\t{dist}"]
         if order:
             lines.append(f'\tORDER BY "{order}" ASC NULLS FIRST')
-        lines += ["\t", f"\tSCRIPT_COMMAND({_literal(self.command())})"]
+        return [*lines, "\t"]
+
+    def _returns(self) -> str:
+        return ", ".join(f"{_ident(n)} {t}" for n, t in self.returns())
+
+    def _script_query(self) -> str:
+        lines = ["SELECT * FROM Script(", *self._on_lines()]
+        lines.append(f"\tSCRIPT_COMMAND({_literal(self.command())})")
         lines.append(f"\tdelimiter({_literal(self.delimiter)})")
-        returns = ", ".join(f"{n} {t}" for n, t in self.returns())
-        lines.append(f"\treturns({_literal(returns)})")
+        lines.append(f"\treturns({_literal(self._returns())})")
         if self.charset:
             lines.append(f"\tcharset({_literal(self.charset)})")
         if self.quotechar:
             lines.append(f"\tquotechar({_literal(self.quotechar)})")
-        lines.append(") as sqlmr")
-        return "\n".join(lines)
+        return "\n".join([*lines, ") as sqlmr"])
+
+    def _apply_query(self) -> str:
+        lines = ["SELECT * FROM Apply(", *self._on_lines()]
+        lines += [f"\treturns({self._returns()})", "\tUSING", "\t"]
+        lines.append(f"\tAPPLY_COMMAND({_literal(self.command())})")
+        lines.append(f"\tENVIRONMENT({_literal(self.environment or '')})")
+        lines.append("\tSTYLE('csv')")
+        lines.append(f"\tdelimiter({_literal(self.delimiter)})")
+        if self.quotechar:
+            lines.append(f"\tquotechar({_literal(self.quotechar)})")
+        lines[-1] += " "  # teradataml's generator ends the last argument with a blank
+        return "\n".join([*lines, ") as sqlmr"])
 
 
 def install_statements(
