@@ -172,8 +172,10 @@ def test_models_add_writes_a_spark_model_table(tmp_path, iris_logreg):
 
 
 def test_teradata_sql_prints_a_runnable_script_query(db, tmp_path, iris, iris_logreg):
-    """The printed SCRIPT_COMMAND, run the way an AMP runs it, scores like the native model."""
-    import shlex
+    """The printed script (SET SESSION, then the query) and its SCRIPT_COMMAND, run through a
+    shell from the folder an AMP runs it in, with the files `deploy` wrote, score like the
+    native model."""
+    from teradata_server import script_process
 
     columns = "id INTEGER, " + ", ".join(f"{c} FLOAT" for c in IRIS_FEATURES)
     out = byom(
@@ -181,9 +183,10 @@ def test_teradata_sql_prints_a_runnable_script_query(db, tmp_path, iris, iris_lo
         "--model-id", "multi", "--accumulate", "id", "--delivery", "file", "--outputs", "score",
         "--db", db,
     ).stdout  # fmt: skip
+    assert out.startswith("SET SESSION SEARCHUIFDBPATH = mydb;\nSELECT * FROM Script(")
     assert "returns('id INTEGER, score FLOAT')" in out
-    command = out.split("SCRIPT_COMMAND('")[1].split("')")[0]
-    argv = shlex.split(command)[2:]  # drop `tdpython3 ./mydb/byom_score.py`
+    literal = out.split("SCRIPT_COMMAND('")[1].split("')\n")[0]
+    command = literal.replace("''", "'")  # the SQL literal's text
     deployed = byom("teradata", "deploy", "--database", "mydb", "--out", str(tmp_path / "mydb"),
                     "--models", "multi", "--db", db).stdout  # fmt: skip
     assert "call SYSUIF.install_file('byom_core', 'byom_core.zip', 'cb!" in deployed
@@ -191,14 +194,16 @@ def test_teradata_sql_prints_a_runnable_script_query(db, tmp_path, iris, iris_lo
         f"{i}\t" + "\t".join(repr(float(v)) for v in r) + "\n"
         for i, r in enumerate(iris[IRIS_FEATURES].to_numpy()[:20])
     )
-    run = subprocess.run(
-        [sys.executable, "mydb/byom_score.py", *argv], input=rows, text=True,
-        capture_output=True, cwd=tmp_path,
-    )  # fmt: skip
+    run = script_process(command, rows.encode(), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    got = np.array([float(line.split("\t")[1]) for line in run.stdout.splitlines()])
+    got = np.array([float(line.split("\t")[1]) for line in run.stdout.decode().splitlines()])
     X = iris[IRIS_FEATURES].to_numpy(np.float32)[:20]
     np.testing.assert_allclose(got, iris_logreg[0].predict_proba(X).max(axis=1), atol=1e-6)
+    no_set = byom(
+        "teradata", "sql", "--input", "customers", "--columns", columns, "--database", "mydb",
+        "--model-id", "multi", "--no-set-session", "--db", db,
+    ).stdout  # fmt: skip
+    assert no_set.startswith("SELECT * FROM Script(")
 
 
 # -- issue 14 ---------------------------------------------------------------------------------
