@@ -8,6 +8,7 @@ with one [batch, k] tensor input be fed from k named columns.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -24,42 +25,116 @@ from byom.errors import (
 )
 from byom.scorers.base import ModelInput, ValueType
 
-#: Model input name -> the table columns that feed it, in tensor order.
+#: Model input name -> the table columns that feed it, in tensor order. A column may be a
+#: position, `[i]` (0-based, as Teradata's column indexes), resolved against the row's columns.
 InputMap = dict[str, list[str]]
 
+_RANGE = re.compile(r"\[\s*(\d*)\s*:\s*(\d*)\s*\]")
+_POSITION = re.compile(r"\[\s*(\d+)\s*\]|(\d+)")
+#: A list's items: commas inside brackets or double quotes do not split.
+_ITEM = re.compile(r'(?:"(?:[^"]|"")*"|\[[^\]]*\]|[^,"\[])+')
 
-def parse_input_map(spec: str | Mapping[str, object] | None) -> InputMap | None:
-    """Read an input map from JSON, `input=c1,c2;other=c3`, or `c1,c2,...` (a single input).
 
-    The single-input form is kept as {"": [...]} and resolved against the model by `bind_inputs`.
+def position(column: str) -> int | None:
+    """The index a map entry `[i]` stands for; None for a column name."""
+    found = _POSITION.fullmatch(column)
+    return None if found is None else int(found[1] or found[2])
+
+
+def parse_input_map(
+    spec: str | Mapping[str, object] | Sequence[str] | None,
+    columns: Sequence[str] | None = None,
+) -> InputMap | None:
+    """Read an input map in any of the forms Teradata's ModelInputFieldsMap or byom take: JSON,
+    `input=c1,c2;other=c3`, `input=c1,c2,other=c3`, one `input=cols` string per tensor (a
+    list), or `c1,c2,...` for a single input (kept as {"": [...]}, resolved by the binder).
+
+    Columns are names, positions (`3` or `[3]`) or inclusive ranges (`[1:4]`, `[2:]`, `[:3]`),
+    counted from 0 over the input's columns as Teradata counts them. With `columns` (the
+    input's columns, in order) positions become names here; otherwise they stay `[i]` entries
+    that the binder resolves against each row's field order.
     """
     if spec is None or (isinstance(spec, str) and not spec.strip()):
         return None
-    if isinstance(spec, str):
-        text = spec.strip()
-        if text.startswith("{"):
-            try:
-                spec = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"input map is not valid JSON: {exc}") from None
-        else:
-            result: InputMap = {}
-            for part in filter(None, (p.strip() for p in text.split(";"))):
-                name, sep, cols = part.partition("=")
-                if not sep:
-                    name, cols = "", part
-                result[name.strip()] = [c.strip() for c in cols.split(",") if c.strip()]
-            return result
-    assert isinstance(spec, Mapping)
+    if isinstance(spec, str) and spec.strip().startswith("{"):
+        try:
+            spec = json.loads(spec)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"input map is not valid JSON: {exc}") from None
+    if isinstance(spec, Mapping):
+        pairs = []
+        for key, value in spec.items():
+            items = [value] if isinstance(value, str | int) else value
+            if not isinstance(items, Sequence) or not all(
+                isinstance(v, str | int) and not isinstance(v, bool) for v in items
+            ):
+                raise InputError(
+                    f"input map entry {key!r} must be a column name or a list of names"
+                )
+            pairs.append((str(key), [str(v) for v in items]))
+    elif isinstance(spec, str):
+        pairs = _tensors(spec.split(";"))
+    else:
+        pairs = _tensors([part for text in spec for part in text.split(";")])
     out: InputMap = {}
-    for key, value in spec.items():
-        if isinstance(value, str):
-            out[str(key)] = [value]
-        elif isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
-            out[str(key)] = list(value)
-        else:
-            raise InputError(f"input map entry {key!r} must be a column name or a list of names")
+    for name, items in pairs:
+        if name in out:
+            raise InputError(f"input map names input {name!r} twice: give each input once")
+        out[name] = [c for item in items for c in _expand(item, name, columns)]
     return out
+
+
+def _tensors(parts: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """(input, items) pairs from `name=c1,c2` texts; an item holding `=` starts another input."""
+    pairs: list[tuple[str, list[str]]] = []
+    for part in parts:
+        for item in (m.strip() for m in _ITEM.findall(part)):
+            if not item:
+                continue
+            name, sep, first = item.partition("=")
+            if sep and not item.startswith('"'):
+                pairs.append((name.strip(), [first.strip()] if first.strip() else []))
+            elif not pairs:
+                pairs.append(("", [item]))
+            else:
+                pairs[-1][1].append(item)
+    if len(pairs) > 1 and pairs[0][0] == "":
+        raise InputError(
+            f"input map lists {', '.join(pairs[0][1])} before any input name: with several "
+            "inputs write each as input=col1,col2"
+        )
+    return pairs
+
+
+def _expand(item: str, name: str, columns: Sequence[str] | None) -> list[str]:
+    """One map item as columns: a name as itself, a position or range as `[i]` entries, or
+    as the names at those positions when the input's columns are known."""
+    where = f"input map {'range' if ':' in item else 'position'} {item} for input {name!r}"
+    found = _RANGE.fullmatch(item)
+    if found:
+        if (not found[1] or not found[2]) and columns is None:
+            raise InputError(
+                f"{where} is open-ended, which needs the input's columns: close it, as [1:4]"
+            )
+        n = len(columns) if columns is not None else 0
+        lo, hi = int(found[1] or 0), int(found[2]) if found[2] else n - 1
+        if hi < lo:
+            raise InputError(f"{where} runs backwards: write [{hi}:{lo}]")
+        indexes = list(range(lo, hi + 1))
+    elif position(item) is not None:
+        indexes = [position(item) or 0]
+    else:
+        if len(item) >= 2 and item[0] == item[-1] == '"':
+            return [item[1:-1].replace('""', '"')]
+        return [item]
+    if columns is None:
+        return [f"[{i}]" for i in indexes]
+    if indexes[-1] >= len(columns):
+        raise InputError(
+            f"{where} is past the last of the input's {len(columns)} columns "
+            f"({', '.join(columns)}), which count from 0"
+        )
+    return [columns[i] for i in indexes]
 
 
 @dataclass(frozen=True)
@@ -114,7 +189,8 @@ class InputBinder:
         self._slots = tuple(slots)
 
     def column_names(self) -> list[str | None]:
-        return [s.column for s in self._slots]
+        """The columns read by name; a position's column is known only from a row."""
+        return [s.column if s.column and position(s.column) is None else None for s in self._slots]
 
     def by_name(self, names: Sequence[str], columns: Sequence[pa.Array]) -> dict[str, np.ndarray]:
         """Pick each feature's column by name; other columns are ignored.
@@ -128,6 +204,7 @@ class InputBinder:
             exact.setdefault(name, i)
             folded.setdefault(name.lower(), []).append(i)
         chosen: list[pa.Array] = []
+        labels: list[str] = []
         missing: list[str] = []
         for slot in self._slots:
             if slot.column is None:
@@ -137,6 +214,15 @@ class InputBinder:
                     names,
                 ) from None
             idx = exact.get(slot.column)
+            at = position(slot.column) if idx is None else None
+            if at is not None:  # an input map position, counted over the row's columns
+                if at >= len(names):
+                    raise InputError(
+                        f"input map position {slot.column} for input {slot.input.name!r} of "
+                        f"model {self.model_id!r} is past the row's {len(names)} columns "
+                        f"({', '.join(names)}), which count from 0"
+                    )
+                idx = at
             if idx is None:
                 candidates = folded.get(slot.column.lower(), [])
                 if len(candidates) > 1:
@@ -148,9 +234,9 @@ class InputBinder:
                 missing.append(slot.column)
             else:
                 chosen.append(columns[idx])
+                labels.append(names[idx] if at is not None else slot.column)
         if missing:
             raise MissingColumnError(self.model_id, missing, names)
-        labels = [s.column or s.input.name for s in self._slots]
         return self._assemble(chosen, labels)
 
     def by_position(self, columns: Sequence[pa.Array]) -> dict[str, np.ndarray]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import binascii
 import hashlib
+import json
 import os
 import re
 import stat
@@ -34,6 +35,7 @@ import pyarrow.csv as pacsv
 from byom import config
 from byom.errors import ByomError, InputError, ModelTooLargeError, UnknownModelError
 from byom.formats import check_size
+from byom.inputs import parse_input_map
 from byom.outputs import OutputKind
 from byom.scoring import InMemoryModels, score_batch
 
@@ -173,7 +175,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="output columns after the accumulated ones: prediction, json_report, score, "
         "label, prob_<class>",
     )
-    p.add_argument("--inputs", default=None, help="input map, as ModelInputFieldsMap")
+    p.add_argument(
+        "--inputs",
+        action="append",
+        help="input map, as ModelInputFieldsMap: x=c1,c2 or x=[1:4] (0-based positions of "
+        "--columns); repeat it, or separate inputs with ;, for several tensors",
+    )
     p.add_argument("--delimiter", default="\t", help="field delimiter (default: tab)")
     p.add_argument("--quotechar", default=None, help="QUOTECHAR of the SCRIPT call, if any")
     p.add_argument(
@@ -283,12 +290,13 @@ class Script:
         if "json_report" in needed:
             kinds.append(OutputKind.JSON)
         self.kinds = tuple(kinds)
+        self.inputs = self._input_map(args.inputs)
         self.models = ScriptModels(inline=self.data_column is not None)
         for entry in args.model_file:
             model_id, sep, path = entry.partition("=")
             if not sep:
                 raise ByomError(f"--model-file {entry!r}: write it as ID=PATH")
-            self.models.add(model_id, read_model_file(path, model_id), args.inputs)
+            self.models.add(model_id, read_model_file(path, model_id), self.inputs)
         self.line = 0  # input lines consumed so far
         # Accumulated columns stay text, echoed byte for byte; other numbers parse as numbers.
         keep = set(self.accumulate)
@@ -296,6 +304,19 @@ class Script:
             c.name: pa.string() if c.name in keep else c.arrow_type for c in self.columns
         }
         self._numbers_as_text = False
+
+    def _input_map(self, given: list[str] | str | None) -> str | None:
+        """The input map with its positions resolved here, against the row the core is given
+        (the ON query's columns without the model data column), as BYOM counts them."""
+        if not given:
+            return None
+        spec = given[0] if isinstance(given, list) and len(given) == 1 else given
+        row = [c for c in self.names if c != self.data_column]
+        try:
+            parsed = parse_input_map(spec, columns=row)
+        except InputError as exc:
+            raise ByomError(f"--inputs: {exc}") from None
+        return json.dumps(parsed) if parsed is not None else None
 
     # -- reading --------------------------------------------------------------------------------
     def blocks(self, stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
@@ -502,7 +523,7 @@ class Script:
             model_id = ids[i].as_py()
             if model_id is None:
                 raise ScriptInputError(f"line {first + i}: a model's text with no model id")
-            self.models.add_text(model_id, _value_view(data, i), self.args.inputs)
+            self.models.add_text(model_id, _value_view(data, i), self.inputs)
 
     def score(self, first: int, table: pa.Table) -> list[pa.Array]:
         n = table.num_rows
