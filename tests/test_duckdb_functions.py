@@ -1,4 +1,7 @@
-"""The DuckDB SQL surface: forms of call, per-row models, versions, caching, threads."""
+"""The DuckDB SQL surface: forms of call, per-row models, versions, caching, threads.
+
+The behaviour every engine shares (NULL model id, empty input, replaced model, bad input) is
+tested in tests/conformance."""
 
 from __future__ import annotations
 
@@ -164,41 +167,6 @@ def test_more_than_one_chunk(con, store, iris, iris_logreg):
     np.testing.assert_allclose(
         got["s"], model.predict_proba(_native_X(table)).max(axis=1), atol=1e-6
     )
-
-
-def test_empty_table(con, store, iris_logreg):
-    store.add("iris", iris_logreg[1], inputs=",".join(IRIS_FEATURES))
-    con.execute(
-        "CREATE TABLE e (id INT, sepal_length DOUBLE, sepal_width DOUBLE, "
-        "petal_length DOUBLE, petal_width DOUBLE)"
-    )
-    assert sql(con, "SELECT score('iris', *) FROM e").fetchall() == []
-    assert sql(con, "SELECT sum(score('iris', *)) FROM e").fetchall() == [(None,)]
-
-
-def test_null_model_id_gives_null(con, store, iris_logreg):
-    store.add("iris", iris_logreg[1], inputs=",".join(IRIS_FEATURES))
-    got = con.sql(
-        "SELECT score(m, 5.1, 3.5, 1.4, 0.2) FROM (VALUES ('iris'), (NULL)) v(m)"
-    ).fetchall()
-    assert got[0][0] is not None and got[1][0] is None
-
-
-def test_replaced_model_is_used_by_next_statement_from_any_connection(tmp_path, iris_regressor):
-    """Versions are resolved per statement from the table, by content hash, not cached by id."""
-    db = str(tmp_path / "m.duckdb")
-    writer = duckdb.connect(db)
-    reader = writer.cursor()
-    store = register(writer)
-    register(reader)
-    store.add("m", LINEAR_PMML)
-    q = "SELECT score('m', 1.0, 0.0, 'red')"
-    assert reader.execute(q).fetchone()[0] == pytest.approx(6.0)
-    model, onx = iris_regressor
-    store.add("m", onx, replace=True, inputs="sepal_length,sepal_width,petal_length")
-    expected = model.predict(np.array([[1.0, 0.0, 5.0]], dtype=np.float32))[0]
-    got = reader.execute("SELECT score('m', 1.0, 0.0, 5.0)").fetchone()[0]
-    assert got == pytest.approx(expected, abs=1e-5)
 
 
 def test_cached_model_is_not_parsed_again(con, store, iris, iris_logreg):

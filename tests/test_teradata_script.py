@@ -3,7 +3,10 @@
 No Teradata server runs here. The script is run three ways: by teradataml's own local runner
 (`Script.test_script(exec_mode='local')`), by tests/teradata_server.py (which plays the
 server: AMPs, partitions, the text format both ways, failing the query on a bad instance),
-and directly as a process, to check what it says about bad input.
+and directly as a process, to check what it says about malformed text.
+
+The behaviour every engine shares (NULL model id, empty input, replaced model, unknown model,
+missing column and other bad values) is tested through the same harness in tests/conformance.
 """
 
 from __future__ import annotations
@@ -311,21 +314,6 @@ def test_per_row_model_ids_hash_by_with_model_files(iris_rows, onnx_models, tmp_
     assert_same(got, duckdb_results(onnx_models, rows), ["score", "label", "json_report"])
 
 
-def test_no_rows_at_all(onnx_models, iris_rows):
-    """Every AMP empty: every instance exits 0 with no output, and the result has no rows."""
-    rows = iris_rows.select(["_row", "model_id", *IRIS_FEATURES]).slice(0, 0)
-    got = run_script(
-        rows,
-        ["--model-column", "model_id", "--inputs", FEATURES, "--accumulate", "_row", *OUTPUTS],
-        RETURNS,
-        amps=3,
-        partition_by=["model_id"],
-        model_data={mid: blob for mid, (blob, _) in onnx_models.items()},
-    )
-    assert got.num_rows == 0
-    assert got.column_names == [name for name, _ in RETURNS]
-
-
 # -- c. bad input ------------------------------------------------------------------------------
 PMML_COLUMNS = ["--columns", "_row BIGINT, x FLOAT, z FLOAT, color VARCHAR(5)"]
 
@@ -390,26 +378,6 @@ def test_non_numeric_float_names_its_line(pmml_file, bad):
     assert proc.returncode != 0
     err = proc.stderr.decode()
     assert f"line 3: column x (FLOAT) holds {bad!r}, which is not a number" in err, err
-
-
-def test_unknown_model_id_suggests_the_close_one(pmml_file):
-    args = ["--columns", "_row BIGINT, mid VARCHAR(10), x FLOAT, z FLOAT, color VARCHAR(5)"]
-    args += ["--model-column", "mid", "--model-file", f"churn_v3={pmml_file}"]
-    proc = launch(
-        [*args, "--outputs", "score"], b"1\tchurn_v3\t1\t1\tred\n2\tchurn_v4\t1\t1\tred\n"
-    )
-    assert proc.returncode != 0
-    err = proc.stderr.decode()
-    assert "unknown model id 'churn_v4'" in err and "did you mean 'churn_v3'?" in err, err
-
-
-def test_missing_input_column_is_named(pmml_file):
-    args = ["--columns", "_row BIGINT, x FLOAT, z FLOAT", "--model-id", "lin"]
-    args += ["--model-file", f"lin={pmml_file}", "--outputs", "score"]
-    proc = launch(args, b"1\t1\t1\n")
-    assert proc.returncode != 0
-    err = proc.stderr.decode()
-    assert "needs input column(s) 'color'" in err, err
 
 
 def test_empty_stdin_exits_cleanly(pmml_file):
