@@ -130,6 +130,17 @@ def _field_text(
     return text
 
 
+def _csv_text(
+    value: object, type_: pa.DataType, delimiter: str, quotechar: str, floats: bool
+) -> str:
+    """APPLY's RFC 4180 field: quoted only when it must be, an empty string always (an empty
+    unquoted field is NULL)."""
+    text = _field_text(value, type_, None, floats)
+    if value is not None and (text == "" or any(c in text for c in (delimiter, quotechar, "\n"))):
+        text = quotechar + text.replace(quotechar, quotechar * 2) + quotechar
+    return text
+
+
 def _format(
     table: pa.Table,
     rows: Sequence[int],
@@ -137,6 +148,7 @@ def _format(
     quotechar: str | None,
     floats: bool,
     encoding: str = "utf-8",
+    csv: bool = False,
 ) -> bytes:
     if not rows:
         return b""
@@ -144,7 +156,12 @@ def _format(
     columns = [(part.column(i).to_pylist(), f.type) for i, f in enumerate(table.schema)]
     lines = []
     for r in range(part.num_rows):
-        fields = [_field_text(values[r], t, quotechar, floats) for values, t in columns]
+        fields = [
+            _csv_text(values[r], t, delimiter, quotechar or '"', floats)
+            if csv
+            else _field_text(values[r], t, quotechar, floats)
+            for values, t in columns
+        ]
         lines.append(delimiter.join(fields) + "\n")
     return "".join(lines).encode(encoding)
 
@@ -268,6 +285,14 @@ def deployed() -> Path:
 def server_command(script_args: Sequence[str]) -> str:
     """The SCRIPT_COMMAND text byom's generated SQL holds for these arguments."""
     return script_command(f"./{DATABASE}/{SCRIPT_FILE}", script_args)
+
+
+def apply_command(script_args: Sequence[str]) -> str:
+    """The APPLY_COMMAND text: the environment's python3 on the file by its bare name."""
+    args = list(script_args)
+    if _option(args, "--operator") is None:
+        args += ["--operator", "apply"]
+    return script_command(SCRIPT_FILE, args, "python3", prefix="")
 
 
 def command_args(command: str) -> list[str]:
@@ -479,9 +504,16 @@ def run_script(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     command: str | None = None,
+    operator: str = "script",
 ) -> pa.Table:
     """`SELECT * FROM SCRIPT(ON (table) ... SCRIPT_COMMAND('byom_score.py script_args')
     RETURNS(returns))`: the rows of every AMP's instance, AMP after AMP.
+
+    With `operator="apply"` it is VantageCloud Lake's `Apply(ON ... APPLY_COMMAND('python3
+    byom_score.py script_args --operator apply') STYLE('csv'))` instead: RFC 4180 both ways
+    (DELIMITER ',' and QUOTECHAR '"' unless given; a value quoted only when it holds either or
+    a line break, an empty string as `""`, NULL as an empty field), run in the user
+    environment's file folder.
 
     `--columns` (from the table's schema) and, with `model_data`, `--model-data-column` are
     added to `script_args` unless given there. `quotechar` is the SCRIPT call's QUOTECHAR;
@@ -494,6 +526,10 @@ def run_script(
     """
     if command is not None:
         script_args = command_args(command)
+    apply = operator == "apply"
+    if apply:
+        delimiter = "," if delimiter == "\t" else delimiter
+        quotechar = quotechar or '"'
     if partition_by and hash_by:
         raise ValueError("PARTITION BY and HASH BY exclude each other")
     if model_data is not None and not partition_by:
@@ -511,10 +547,14 @@ def run_script(
         args = ["--columns", declared, *args]
     encoding = server_encoding(charset)
     inputs = [
-        _format(table, rows, delimiter, quotechar, teradata_floats, encoding) for rows in per_amp
+        _format(table, rows, delimiter, quotechar, teradata_floats, encoding, apply)
+        for rows in per_amp
     ]
     if command is not None and args != script_args:
         raise ValueError("a verbatim command must hold every argument (--columns included)")
+    if apply and command is None:
+        command = apply_command(args)
+        cwd = cwd or deployed() / DATABASE  # the user environment's files
     runs = run_instances(args, inputs, [len(rows) for rows in per_amp], cwd, env, command)
     parts = []
     for run in runs:

@@ -181,7 +181,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="input map, as ModelInputFieldsMap: x=c1,c2 or x=[1:4] (0-based positions of "
         "--columns); repeat it, or separate inputs with ;, for several tensors",
     )
-    p.add_argument("--delimiter", default="\t", help="field delimiter (default: tab)")
+    p.add_argument(
+        "--operator",
+        choices=("script", "apply"),
+        default="script",
+        help="the table operator: SCRIPT (Vantage), or APPLY (VantageCloud Lake: RFC 4180 "
+        "CSV, comma and double quote by default)",
+    )
+    p.add_argument("--delimiter", help="field delimiter (default: tab; APPLY: comma)")
     p.add_argument("--quotechar", default=None, help="QUOTECHAR of the SCRIPT call, if any")
     p.add_argument(
         "--charset",
@@ -191,8 +198,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not args.model_file and not args.model_data_column:
         p.error("give the models with --model-file ID=PATH or --model-data-column COLUMN")
+    apply = args.operator == "apply"
+    if args.delimiter is None:
+        args.delimiter = "," if apply else "\t"
     if args.delimiter == "\\t":
         args.delimiter = "\t"
+    if apply and not args.quotechar:
+        args.quotechar = '"'  # APPLY always quotes as RFC 4180 does
     return args
 
 
@@ -571,7 +583,11 @@ class Script:
             text = arr if pa.types.is_string(arr.type) else _text(arr)
             if quote:
                 escaped = pc.replace_substring(text, quote, quote + quote)
-                text = pc.binary_join_element_wise(quote, escaped, quote, "")
+                quoted = pc.binary_join_element_wise(quote, escaped, quote, "")
+                # SCRIPT's QUOTECHAR quotes every value; APPLY (RFC 4180) only those that
+                # need it: an empty string (NULL stays an empty field), the delimiter, the
+                # quote or a line break.
+                text = quoted if self.args.operator != "apply" else self._csv(text, quoted)
             else:
                 bad = pc.or_(
                     pc.match_substring(text, delim), pc.match_substring(text, "\n")
@@ -618,6 +634,12 @@ class Script:
                 f"{self.args.charset.upper()} cannot hold; leave CHARSET out of the SCRIPT call "
                 "(and --charset) so the results are written as UTF-8"
             ) from None
+
+    def _csv(self, text: pa.Array, quoted: pa.Array) -> pa.Array:
+        need = pc.equal(pc.utf8_length(text), 0)
+        for special in {self.args.delimiter, self.args.quotechar, "\n", "\r"}:
+            need = pc.or_(need, pc.match_substring(text, special))
+        return pc.if_else(need, quoted, text)
 
     def run(self, stdin: BinaryIO, stdout: BinaryIO) -> int:
         rows = 0
