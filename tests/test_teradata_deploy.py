@@ -233,7 +233,7 @@ def test_a_failed_insert_rolls_back_and_restores_autocommit(iris_logreg):
 
 @pytest.mark.parametrize("bad", ["x" * 129, "modèle"])
 def test_an_id_the_table_cannot_hold_is_refused(bad):
-    with pytest.raises(ByomError, match="save the model under a shorter id"):
+    with pytest.raises(ByomError, match="save the model under an ASCII id of at most 128"):
         deploy.upload_models({bad: LINEAR_PMML}, "byom_models", connection=RecordingConnection())
 
 

@@ -128,8 +128,8 @@ def upload_rows(models: Mapping[str, bytes]) -> list[list[object]]:
     for model_id, blob in models.items():
         if len(model_id) > MODEL_ID_MAX or not model_id.isascii():
             raise ByomError(
-                f"model id {model_id!r} does not fit the Teradata model table's model_id "
-                f"(ASCII, at most {MODEL_ID_MAX} characters): save the model under a shorter id"
+                f"model id {model_id!r} does not fit the Teradata model table's model_id: "
+                f"save the model under an ASCII id of at most {MODEL_ID_MAX} characters"
             )
         b64 = base64.b64encode(blob).decode("ascii")
         rows.append([model_id, blob, b64, sha256_hex(blob), detect_format(blob, model_id).name])
