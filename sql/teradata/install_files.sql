@@ -6,6 +6,7 @@ DATABASE mydb;
 SET SESSION SEARCHUIFDBPATH = mydb;
 call SYSUIF.install_file('byom_score', 'byom_score.py', 'cz!byom_teradata/byom_score.py');
 call SYSUIF.install_file('byom_core', 'byom_core.zip', 'cb!byom_teradata/byom_core.zip');
+call SYSUIF.install_file('byom_check', 'byom_check.py', 'cz!byom_teradata/byom_check.py');
 -- File delivery only: each model as a file named by its content hash (a replaced model gets a
 -- new name, so a query can never read a stale file).
 call SYSUIF.install_file('byom_77ec17e876e03168', 'byom_77ec17e876e03168', 'cb!byom_teradata/byom_77ec17e876e03168');
