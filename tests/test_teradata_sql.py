@@ -346,3 +346,20 @@ def test_apply_query_matches_teradataml(case, scorers, iris_logreg):
             model_id="iris",
             operator="apply",
         )
+
+
+def test_install_template_is_what_deploy_prints(tmp_path, monkeypatch):
+    """sql/teradata/install_files.sql: `byom teradata deploy --database mydb` run from a folder
+    where it writes ./byom_teradata, for a model whose content names its file."""
+    monkeypatch.chdir(tmp_path)
+    lines = [
+        line
+        for line in (SQL_DIR / "install_files.sql").read_text().splitlines()
+        if line and not line.startswith("--")
+    ]
+    model_line = lines.pop()
+    name = re.search(r"'(byom_[0-9a-f]{16})'", model_line).group(1)
+    printed = deploy.plan("mydb", __import__("pathlib").Path("byom_teradata"), {}).statements
+    assert lines == [f"{s};" for s in printed]
+    call = install_statements("mydb", [(name, f"byom_teradata/{name}", True)])[-1]
+    assert model_line == f"{call};"
