@@ -240,6 +240,7 @@ class TeradataEngine(Engine):
 class TeradataSession:
     amps = 4
     deliveries = ("files", "inline")
+    operator = "script"
 
     def __init__(self, models: dict[str, ModelSpec]) -> None:
         self.models = dict(models)
@@ -325,13 +326,16 @@ class TeradataSession:
                 partition_by=["model_id", "_bucket"],
                 order_by="_row",
                 model_data={mid: self.models[mid].blob for mid in ids},
+                operator=self.operator,
             )
         with tempfile.TemporaryDirectory() as tmp:
             for mid in ids:
                 path = Path(tmp) / mid
                 path.write_bytes(self.models[mid].blob)
                 args += ["--model-file", f"{mid}={path}"]
-            return run_script(rows, args, returns, amps=self.amps, hash_by="_row")
+            return run_script(
+                rows, args, returns, amps=self.amps, hash_by="_row", operator=self.operator
+            )
 
     @staticmethod
     def _results(result: pa.Table, kind: OutputKind) -> list:
@@ -358,6 +362,23 @@ class TeradataSession:
         return values
 
 
+class TeradataApplyEngine(TeradataEngine):
+    """VantageCloud Lake's APPLY operator, played by the same harness: RFC 4180 CSV both ways
+    (`""` an empty string, an empty field NULL), `python3 byom_score.py --operator apply` in
+    the environment's folder. Two AMPs: what differs from SCRIPT is the text contract, not
+    the fan-out, and the suite's time stays in check."""
+
+    name = "teradata-apply"
+
+    def session(self, models: dict[str, ModelSpec]) -> Session:
+        return TeradataApplySession(models)
+
+
+class TeradataApplySession(TeradataSession):
+    amps = 2
+    operator = "apply"
+
+
 ENGINES: dict[str, Engine] = {
     engine.name: engine
     for engine in (
@@ -365,5 +386,6 @@ ENGINES: dict[str, Engine] = {
         DuckDBEngine(),
         SparkEngine(),
         TeradataEngine(),
+        TeradataApplyEngine(),
     )
 }
