@@ -133,18 +133,40 @@ class Column:
         return pa.string()
 
 
+#: A comma-separated list's items: commas inside parentheses or double quotes do not split.
+_ITEM = re.compile(r'(?:"(?:[^"]|"")*"|\([^()]*\)|[^,"(])+')
+
+
+def split_list(text: str) -> list[str]:
+    """`a, "b,c", DECIMAL(10,2)` -> ['a', '"b,c"', 'DECIMAL(10,2)']: names that need quotes
+    are written in double quotes (a doubled quote inside), as in Teradata SQL."""
+    return [item.strip() for item in _ITEM.findall(text) if item.strip()]
+
+
+_QUOTED_COLUMN = re.compile(r'("(?:[^"]|"")*")\s*[:\s]\s*(.+)', re.S)
+
+
+def unquote(name: str) -> str:
+    name = name.strip()
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        return name[1:-1].replace('""', '"')
+    return name
+
+
 def parse_columns(spec: str) -> list[Column]:
     """The ON query's columns, in order: `id:INTEGER,x:FLOAT,amount:DECIMAL(10,2)` (the form
-    byom's generated SCRIPT_COMMAND uses: no blanks) or `id INTEGER, x FLOAT`."""
+    byom's generated SCRIPT_COMMAND uses; a name with blanks, commas or colons in double
+    quotes) or `id INTEGER, x FLOAT`."""
     columns = []
-    for part in re.split(r",(?![^()]*\))", spec):
-        part = part.strip()
-        if not part:
-            continue
-        name, sep, type_ = part.partition(":") if ":" in part else part.partition(" ")
+    for part in split_list(spec):
+        quoted = _QUOTED_COLUMN.fullmatch(part)
+        if quoted:
+            name, sep, type_ = quoted.group(1), ":", quoted.group(2)
+        else:
+            name, sep, type_ = part.partition(":") if ":" in part else part.partition(" ")
         if not sep or not name.strip() or not type_.strip():
             raise ByomError(f"--columns entry {part!r} needs a name and a type, as name:TYPE")
-        columns.append(Column(name.strip().strip('"'), " ".join(type_.upper().split())))
+        columns.append(Column(unquote(name), " ".join(type_.upper().split())))
     if not columns:
         raise ByomError("--columns is empty: list the ON query's columns as name:TYPE,...")
     return columns
@@ -209,7 +231,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _names(text: str) -> list[str]:
-    return [c.strip() for c in text.split(",") if c.strip()]
+    return [unquote(c) for c in split_list(text)]
 
 
 #: The SCRIPT call's CHARSET -> the encoding of the text on stdin and stdout.
