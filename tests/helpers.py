@@ -54,9 +54,12 @@ FLOAT32 = Tolerance("FLOAT32", 1e-6, 1e-6)
 
 def assert_close(got: object, want: object, tol: Tolerance, err_msg: str = "") -> None:
     """Numbers (scalars, sequences, arrays; None is NaN) agree within `tol`, with NaN (NULL)
-    exactly where the reference has it and the same shape."""
+    exactly where the reference has it and the same shape (a scalar reference holds for
+    every value)."""
     have = np.asarray(got, dtype=np.float64)
     expected = np.asarray(want, dtype=np.float64)
+    if expected.ndim == 0:
+        expected = np.broadcast_to(expected, have.shape)
     np.testing.assert_allclose(
         have,
         expected,

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import IRIS_FEATURES, LINEAR_PMML
+from helpers import FLOAT32, IRIS_FEATURES, LINEAR_PMML, assert_close
 
 
 def byom(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -87,7 +87,7 @@ def test_card_query_verbatim_through_byom_query(db, iris, iris_logreg, iris_bina
         iris_logreg[0].predict_proba(X).max(axis=1),
         iris_binary_onnx[0].predict_proba(X)[:, 1],
     )
-    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert_close(got, expected, FLOAT32)
 
 
 def test_query_from_stdin_as_json(db):
@@ -198,7 +198,7 @@ def test_teradata_sql_prints_a_runnable_script_query(db, tmp_path, iris, iris_lo
     assert run.returncode == 0, run.stderr
     got = np.array([float(line.split("\t")[1]) for line in run.stdout.decode().splitlines()])
     X = iris[IRIS_FEATURES].to_numpy(np.float32)[:20]
-    np.testing.assert_allclose(got, iris_logreg[0].predict_proba(X).max(axis=1), atol=1e-6)
+    assert_close(got, iris_logreg[0].predict_proba(X).max(axis=1), FLOAT32)
     no_set = byom(
         "teradata", "sql", "--input", "customers", "--columns", columns, "--database", "mydb",
         "--model-id", "multi", "--no-set-session", "--db", db,

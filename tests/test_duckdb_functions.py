@@ -12,7 +12,15 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
-from helpers import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected
+from helpers import (
+    EXACT,
+    FLOAT32,
+    IRIS_FEATURES,
+    LINEAR_PMML,
+    PMML_DOUBLE,
+    assert_close,
+    linear_pmml_expected,
+)
 
 from byom.scorers import scorer_cache
 from udfs.duckdb import register, sql
@@ -45,7 +53,7 @@ def test_positional_by_name_and_struct_forms_agree(con, store, iris, iris_logreg
     }
     for name, call in forms.items():
         got = con.sql(f"SELECT {call} AS s FROM iris t ORDER BY id").fetchnumpy()["s"]
-        np.testing.assert_allclose(got, expected, atol=1e-6, err_msg=name)
+        assert_close(got, expected, FLOAT32, err_msg=name)
 
 
 def test_card_query_verbatim_through_sql_helper(con, store, iris, iris_logreg, iris_binary_onnx):
@@ -67,7 +75,7 @@ def test_card_query_verbatim_through_sql_helper(con, store, iris, iris_logreg, i
     expected = np.where(
         is_binary, binary.predict_proba(X)[:, 1], multi.predict_proba(X).max(axis=1)
     )
-    np.testing.assert_allclose(scores, expected, atol=1e-6)
+    assert_close(scores, expected, FLOAT32)
 
 
 def test_batch_mixing_models_scores_each_row_with_its_own(con, store, iris, iris_logreg):
@@ -95,18 +103,18 @@ def test_batch_mixing_models_scores_each_row_with_its_own(con, store, iris, iris
     got = sql(con, "SELECT *, score(model_id, *) AS s FROM mixed").arrow().read_all()
     is_pmml = got["model_id"].to_numpy(zero_copy_only=False) == "pmml"
     s = got["s"].to_numpy()
-    np.testing.assert_allclose(
+    assert_close(
         s[is_pmml],
         linear_pmml_expected(
             got["x"].to_numpy(), got["z"].to_numpy(), got["color"].to_numpy(False)
         )[is_pmml],
-        rtol=1e-12,
+        PMML_DOUBLE,
     )
     con.register("got", got)
     direct = con.sql(
         "SELECT score('a', sepal_length, sepal_width, petal_length, petal_width) AS s FROM got"
     ).fetchnumpy()["s"]
-    np.testing.assert_array_equal(s[~is_pmml], direct[~is_pmml])
+    assert_close(s[~is_pmml], direct[~is_pmml], EXACT)
 
 
 def test_predict_struct_and_json(con, store, iris, iris_logreg):
@@ -122,15 +130,11 @@ def test_predict_struct_and_json(con, store, iris, iris_logreg):
     for i in (0, 60, 149):
         p, j = rows[i]
         assert p["label"] == str(labels[i])
-        np.testing.assert_allclose(p["score"], proba[i].max(), atol=1e-6)
-        np.testing.assert_allclose(
-            [p["probabilities"][str(c)] for c in range(3)], proba[i], atol=1e-6
-        )
+        assert_close(p["score"], proba[i].max(), FLOAT32)
+        assert_close([p["probabilities"][str(c)] for c in range(3)], proba[i], FLOAT32)
         doc = json.loads(j)
         assert doc["label"] == str(labels[i])
-        np.testing.assert_allclose(
-            [doc["probabilities"][str(c)] for c in range(3)], proba[i], atol=1e-6
-        )
+        assert_close([doc["probabilities"][str(c)] for c in range(3)], proba[i], FLOAT32)
 
 
 def test_regression_and_pmml_with_nulls_and_categories(con, store):
@@ -142,7 +146,7 @@ def test_regression_and_pmml_with_nulls_and_categories(con, store):
     got = sql(con, "SELECT id, score('lin', *) AS s, predict_json('lin', *) j FROM p ORDER BY id")
     rows = got.fetchall()
     expected = [1 + 3 - 1 + 3, 1 - 2 - 0 + 0, 1 + 0 - 2 + 3]
-    np.testing.assert_allclose([r[1] for r in rows[:3]], expected, rtol=1e-12)
+    assert_close([r[1] for r in rows[:3]], expected, PMML_DOUBLE)
     assert len(rows) == 4  # NULL color: a missing value, never a dropped row
     assert rows[3][1] == pytest.approx(1 + 4 - 0.5)  # pypmml: a missing category adds nothing
     doc = json.loads(rows[0][2])  # the predicted value under the target's name
@@ -155,7 +159,7 @@ def test_integer_and_decimal_and_string_numbers_are_cast(con, store):
         "SELECT score('lin', 2::INTEGER, 1.5::DECIMAL(6,2), 'red'), "
         "score('lin', '2', '1.5', 'blue')"
     ).fetchone()
-    np.testing.assert_allclose(got, [1 + 4 - 0.75 + 3, 1 + 4 - 0.75], rtol=1e-12)
+    assert_close(got, [1 + 4 - 0.75 + 3, 1 + 4 - 0.75], PMML_DOUBLE)
 
 
 def test_more_than_one_chunk(con, store, iris, iris_logreg):
@@ -164,9 +168,7 @@ def test_more_than_one_chunk(con, store, iris, iris_logreg):
     table = _load_iris(con, iris, n_copies=40)  # 6000 rows: three DuckDB chunks
     got = sql(con, "SELECT id, score('iris', *) AS s FROM iris ORDER BY id").fetchnumpy()
     assert len(got["s"]) == 6000
-    np.testing.assert_allclose(
-        got["s"], model.predict_proba(_native_X(table)).max(axis=1), atol=1e-6
-    )
+    assert_close(got["s"], model.predict_proba(_native_X(table)).max(axis=1), FLOAT32)
 
 
 def test_cached_model_is_not_parsed_again(con, store, iris, iris_logreg):
@@ -215,7 +217,7 @@ def test_concurrent_queries_from_threads(tmp_path, iris, iris_logreg):
         t.join()
     assert not errors, errors
     assert len(results) == 12
-    np.testing.assert_allclose(results, expected, rtol=1e-6)
+    assert_close(results, expected, FLOAT32)
 
 
 def test_minimal_two_column_table(con, iris_regressor):
@@ -247,4 +249,4 @@ def test_pmml_scored_by_several_duckdb_threads(con, store):
     got = sql(con, "SELECT i, x, z, color, score('lin', *) AS s FROM big").fetchnumpy()
     expected = linear_pmml_expected(got["x"], got["z"], got["color"])
     assert len(got["s"]) == 250_000
-    np.testing.assert_allclose(got["s"], expected, rtol=1e-12)
+    assert_close(got["s"], expected, PMML_DOUBLE)

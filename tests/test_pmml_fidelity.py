@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from helpers import PMML_DOUBLE, assert_close
 from pmml_float_cases import DOCS, EXPECTED, ROWS
 from pmml_reference import scorer_pair
 
@@ -215,11 +216,11 @@ def test_float_math_context_equals_jpmml(name):
     pred = scorer.predict(_float_features(scorer), n)
     if pred.probabilities is not None:  # the numbers themselves, before any output naming
         expected = [EXPECTED[name][f"probability({c})"] for c in pred.classes]
-        np.testing.assert_allclose(pred.probabilities, np.transpose(expected), rtol=0, atol=1e-13)
+        assert_close(pred.probabilities, np.transpose(expected), PMML_DOUBLE)
     got = pa.table(pred.outputs).to_pydict()
     for column, expected in EXPECTED[name].items():
         have = np.array([np.nan if v is None else v for v in got[column]], np.float64)
-        np.testing.assert_allclose(have, expected, rtol=0, atol=1e-13, err_msg=column)
+        assert_close(have, expected, PMML_DOUBLE, err_msg=column)
 
 
 def test_float_math_through_duckdb(con, store):
@@ -227,7 +228,7 @@ def test_float_math_through_duckdb(con, store):
     con.register("rows", pd.DataFrame(ROWS).assign(id=range(len(ROWS["a"]))))
     got = sql(con, "SELECT predict_json('xgb', *) FROM rows ORDER BY id").fetchall()
     have = [json.loads(r[0])["probability(1)"] for r in got]
-    np.testing.assert_allclose(have, EXPECTED["binary"]["probability(1)"], rtol=0, atol=1e-13)
+    assert_close(have, EXPECTED["binary"]["probability(1)"], PMML_DOUBLE)
 
 
 @pytest.mark.parametrize("kind", ["xgboost", "xgboost3"])
@@ -406,13 +407,11 @@ def test_text_pipeline_matches_pypmml_and_scikit_learn(kind):
     texts = np.array(_TEXTS, dtype=object)
     mine, theirs = native.predict({"text": texts}, len(texts)), jvm.predict({"text": texts}, 8)
     present = np.array([t is not None for t in _TEXTS])
-    np.testing.assert_allclose(
-        mine.probabilities[present], theirs.probabilities[present], rtol=0, atol=1e-13
-    )
+    assert_close(mine.probabilities[present], theirs.probabilities[present], PMML_DOUBLE)
     assert np.isnan(mine.probabilities[~present]).all()  # a missing text: no prediction
     everything = [t for t in _TEXTS if t is not None] + _EXOTIC
     pred = native.predict({"text": np.array(everything, dtype=object)}, len(everything))
-    np.testing.assert_allclose(pred.probabilities, pipe.predict_proba(everything), atol=1e-12)
+    assert_close(pred.probabilities, pipe.predict_proba(everything), PMML_DOUBLE)
 
 
 def test_text_pipeline_through_duckdb(con, store):
@@ -422,7 +421,7 @@ def test_text_pipeline_through_duckdb(con, store):
     con.register("docs", pd.DataFrame({"id": range(len(texts)), "text": texts}))
     got = sql(con, "SELECT predict_json('tfidf', *) FROM docs ORDER BY id").fetchall()
     have = [json.loads(r[0])["probability(1)"] for r in got]
-    np.testing.assert_allclose(have, pipe.predict_proba(texts)[:, 1], rtol=0, atol=1e-12)
+    assert_close(have, pipe.predict_proba(texts)[:, 1], PMML_DOUBLE)
 
 
 def _text_doc(index_attrs: str, term: str, normalization: str = "") -> bytes:

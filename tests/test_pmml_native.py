@@ -11,7 +11,7 @@ from helpers import LINEAR_PMML, corpus_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from model_zoo import NAMES, TOLERANCE, build
-from pmml_reference import row_features
+from pmml_reference import assert_numbers_agree, predict_both
 from test_pmml_corpus import _acceptable, _cases, _read_csv, _tolerance
 
 from byom import config
@@ -117,12 +117,11 @@ _values = st.one_of(st.none(), st.floats(-50, 5000, allow_nan=False, width=32))
 def _agree(blob: bytes, rows: list[dict[str, object]], null_if_missing: bool = False) -> None:
     """Native and pypmml predict the same. With null_if_missing, rows the native evaluator
     leaves without a prediction must hold a NULL, and are not compared (see the forest test)."""
-    native, jvm = NativePmmlScorer(blob), PypmmlScorer(blob)
-    n = len(rows)
-    features = row_features(native, rows)
-    a, b = native.predict(features, n), jvm.predict(features, n)
+    both = predict_both(blob, rows)
+    assert both is not None, "the rows are valid: both evaluators score them"
+    a, b = both
     if a.value is not None:
-        np.testing.assert_allclose(a.value, b.value, rtol=1e-12, equal_nan=True)
+        assert_numbers_agree(a, b)
     else:
         mine, theirs = a.labels.to_pylist(), b.labels.to_pylist()
         if null_if_missing:

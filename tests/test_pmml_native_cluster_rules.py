@@ -3,11 +3,11 @@ reference) on generated inputs with NULLs and unseen categories, and refused doc
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+from helpers import PMML_DOUBLE, assert_close
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pmml_reference import row_features, scorer_pair
+from pmml_reference import predict_both, row_features, scorer_pair
 
 from byom.errors import InvalidModelError, InvalidValueError, UnsupportedPmmlError
 from byom.pmml.scorer import NativePmmlScorer
@@ -160,15 +160,10 @@ def _ruleset(criterion: str, default: str = 'defaultScore="no" defaultConfidence
 def _agree(blob: bytes, rows: list[dict[str, object]], exact: set[str] = frozenset()) -> None:
     native, jvm = scorer_pair(blob)
     assert native.describe() == jvm.describe()
-    n = len(rows)
-    features = row_features(native, rows)
-    try:
-        expected = jvm.predict(features, n)
-    except InvalidValueError:
-        with pytest.raises(InvalidValueError):
-            native.predict(features, n)
+    both = predict_both(blob, rows)
+    if both is None:
         return
-    got = native.predict(features, n)
+    got, expected = both
     assert got.labels is not None and expected.labels is not None
     assert got.labels.to_pylist() == expected.labels.to_pylist()
     for name, column in expected.outputs.items():
@@ -178,9 +173,7 @@ def _agree(blob: bytes, rows: list[dict[str, object]], exact: set[str] = frozens
                 None if v is None else str(v) for v in want
             ], name
         else:
-            w = np.array([np.nan if v is None else v for v in want], np.float64)
-            h = np.array([np.nan if v is None else v for v in have], np.float64)
-            np.testing.assert_allclose(h, w, rtol=1e-12, atol=1e-12, equal_nan=True, err_msg=name)
+            assert_close(have, want, PMML_DOUBLE, err_msg=name)
 
 
 _number = st.one_of(st.none(), st.floats(-6, 6, allow_nan=False, width=32))

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import corpus_dir
+from helpers import PMML_DOUBLE, ULPS, assert_close, corpus_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pmml_reference import row_features, scorer_pair
@@ -48,7 +48,7 @@ def _agree(blob: bytes, rows: list[dict[str, object]]) -> None:
     b = jvm.predict(row_features(native, kept), len(kept))
     if a.value is not None:
         assert b.value is not None
-        np.testing.assert_allclose(a.value[complete], b.value, rtol=1e-12, equal_nan=True)
+        assert_close(a.value[complete], b.value, PMML_DOUBLE)
         return
     assert b.probabilities is not None
     assert list(a.classes) == list(b.classes)
@@ -56,7 +56,7 @@ def _agree(blob: bytes, rows: list[dict[str, object]]) -> None:
     theirs = b.labels.to_pylist()
     proba = a.probabilities[complete]
     for i in range(len(kept)):
-        np.testing.assert_allclose(proba[i], b.probabilities[i], rtol=1e-12, atol=1e-15)
+        assert_close(proba[i], b.probabilities[i], PMML_DOUBLE)
         if np.ptp(np.sort(proba[i])[-2:]) > 1e-9:  # ties may break either way
             assert mine[i] == theirs[i]
 
@@ -262,7 +262,7 @@ def test_ordinal_by_hand(link, offset):
         shared = _eta(X[i], Z[i], COLOR[i], [0, 0.3, 0, 0.6, 0, -0.2]) + (offset or 0)
         first, second = inverse(-0.5 + shared), inverse(0.8 + shared)
         want = [first, second - first, 1 - second]
-        np.testing.assert_allclose(pred.probabilities[i], want, rtol=1e-13)
+        assert_close(pred.probabilities[i], want, ULPS)
         assert pred.labels[i].as_py() == ABC[int(np.argmax(want))]
 
 
@@ -271,7 +271,7 @@ def test_cauchit_link_by_hand():
     betas = [0.5, 0.3, -0.1, 0.7, 0.2, -0.4]
     pred = _predict(grm_doc(attrs='linkFunction="cauchit"'), X, Z, COLOR)
     want = [0.5 + math.atan(_eta(*row, betas)) / math.pi for row in zip(X, Z, COLOR, strict=True)]
-    np.testing.assert_allclose(pred.value, want, rtol=1e-14)
+    assert_close(pred.value, want, ULPS)
 
 
 def test_missing_predictor_gives_no_prediction():
@@ -285,14 +285,14 @@ def test_missing_predictor_gives_no_prediction():
     assert np.isnan(pred.value).all()
     # x is not needed where the factor it is multiplied with is 0 ... but x alone is needed.
     full = _predict(grm_doc(model_type="regression"), [1.0], [0.0], ["green"])
-    np.testing.assert_allclose(full.value, [_eta(1.0, 0.0, "green", betas)], rtol=1e-15)
+    assert_close(full.value, [_eta(1.0, 0.0, "green", betas)], ULPS)
 
 
 def test_covariate_exponent_and_interaction():
     betas = [0.0, 0.0, 1.0, 0.0, 1.0, 0.0]  # x^2 + x*[blue]
     doc = grm_doc(model_type="regression", pcells=_pcells(None, betas))
     pred = _predict(doc, [3.0, 3.0, -2.0], [0.0, 0.0, 0.0], ["red", "blue", "blue"])
-    np.testing.assert_allclose(pred.value, [9.0, 12.0, 2.0])
+    assert_close(pred.value, [9.0, 12.0, 2.0], ULPS)
 
 
 # ----------------------------------------------------------------------------- Cox
@@ -384,7 +384,7 @@ def test_cox_by_hand():
         0.0,  # before the first cell: 0 whatever the covariates
         np.nan,  # no time
     ]
-    np.testing.assert_allclose(pred.value, want, rtol=1e-14, equal_nan=True)
+    assert_close(pred.value, want, ULPS)
 
 
 def test_cox_unknown_stratum_and_single_table():
@@ -399,7 +399,7 @@ def test_cox_unknown_stratum_and_single_table():
     single = NativePmmlScorer(cox_doc(strata=False))
     features["t"] = np.array([35.0, 45.0])
     value = single.predict(features, 2).value
-    np.testing.assert_allclose(value, [0.4 * math.exp(0.02 * 60 - 1.2), np.nan], equal_nan=True)
+    assert_close(value, [0.4 * math.exp(0.02 * 60 - 1.2), np.nan], PMML_DOUBLE)
 
 
 # ----------------------------------------------------------------------------- refused

@@ -17,10 +17,10 @@ import math
 
 import numpy as np
 import pytest
-from helpers import corpus_dir
+from helpers import PMML_DOUBLE, ULPS, assert_close, corpus_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pmml_reference import row_features, scorer_pair
+from pmml_reference import assert_numbers_agree, predict_both, scorer_pair
 from test_pmml_corpus import _read_csv
 
 from byom.errors import InvalidModelError, InvalidValueError, UnsupportedPmmlError
@@ -192,27 +192,13 @@ def nb_doc(poisson: bool = False, discretize: bool = False) -> bytes:
 
 
 def _agree(blob: bytes, rows: list[dict[str, object]]) -> None:
-    native, jvm = scorer_pair(blob)
-    n = len(rows)
-    features = row_features(native, rows)
-    outcomes = []
-    for scorer in (native, jvm):
-        try:
-            outcomes.append(scorer.predict(features, n))
-        except InvalidValueError:
-            outcomes.append(None)
-    a, b = outcomes
-    assert (a is None) == (b is None), "only one evaluator refused an unseen category"
-    if a is None or b is None:
+    both = predict_both(blob, rows)
+    if both is None:
         return
-    if a.value is not None:
-        assert b.value is not None
-        np.testing.assert_allclose(a.value, b.value, rtol=1e-9, atol=1e-9, equal_nan=True)
+    a, b = both
+    if assert_numbers_agree(a, b, PMML_DOUBLE):
         return
     assert a.probabilities is not None and b.probabilities is not None
-    np.testing.assert_allclose(
-        a.probabilities, b.probabilities, rtol=1e-9, atol=1e-12, equal_nan=True
-    )
     none = np.isnan(b.probabilities).all(axis=1)
     mine, theirs = a.labels.to_pylist(), b.labels.to_pylist()
     assert [m for m, skip in zip(mine, none, strict=True) if not skip] == [
@@ -345,7 +331,7 @@ def test_naive_bayes_poisson_and_missing_by_hand():
         expected(None, 7.0, None, "1"),  # NULLs add nothing
         expected(1e6, None, "green", None),  # density 0: the threshold replaces it
     ]
-    np.testing.assert_allclose(pred.probabilities, want, rtol=1e-12)
+    assert_close(pred.probabilities, want, PMML_DOUBLE)
     assert pred.labels.to_pylist() == [classes[int(np.argmax(w))] for w in want]
     # 7.9 is no value of an integer field: refused, not truncated (pypmml truncates to 7).
     with pytest.raises(InvalidValueError, match="visits"):
@@ -364,7 +350,7 @@ def test_radial_basis_by_hand():
     out = 0.2 + sum(0.3 * (j + 1) * (-1) ** j * h for j, h in enumerate(hidden)) + 0.05 * inputs[0]
     want = 10 + (out + 1) * 10  # NormContinuous -1..1 back to 10..30
     features = {"x1": np.array([x1]), "x2": np.array([x2]), "color": np.array(["red"], object)}
-    np.testing.assert_allclose(scorer.predict(features, 1).value, [want], rtol=1e-13)
+    assert_close(scorer.predict(features, 1).value, [want], ULPS)
 
 
 def test_knime_network_sums_in_document_order():

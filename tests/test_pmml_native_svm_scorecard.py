@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import corpus_dir
+from helpers import PMML_DOUBLE, ULPS, assert_close, corpus_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pmml_reference import row_features
+from pmml_reference import predict_both, row_features, scorer_pair
 
-from byom.errors import InvalidModelError, InvalidValueError
+from byom.errors import InvalidModelError
 from byom.pmml.scope import Scope
 from byom.pmml.scorer import NativePmmlScorer
-from byom.scorers.pypmml import PypmmlScorer
 
 _FAST = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _float32 = st.one_of(st.none(), st.floats(-25, 25, allow_nan=False, width=32))
@@ -23,15 +22,11 @@ _float32 = st.one_of(st.none(), st.floats(-25, 25, allow_nan=False, width=32))
 def _both(blob: bytes, rows: list[dict[str, object]]):
     """Native and pypmml predictions, and the native votes per row and category (one-against-
     one SVMs; else None), or three Nones where both raise InvalidValueError."""
-    native, jvm = NativePmmlScorer(blob), PypmmlScorer(blob)
-    features, n = row_features(native, rows), len(rows)
-    try:
-        a = native.predict(features, n)
-    except InvalidValueError:
-        with pytest.raises(InvalidValueError):
-            jvm.predict(features, n)
+    both = predict_both(blob, rows)
+    if both is None:
         return None, None, None
-    return a, jvm.predict(features, n), _votes(native, features, n)
+    native, _ = scorer_pair(blob)
+    return *both, _votes(native, row_features(native, rows), len(rows))
 
 
 def _votes(native: NativePmmlScorer, features: dict[str, np.ndarray], n: int):
@@ -55,8 +50,7 @@ def _agree_classes(a, b, votes) -> None:
     # A binary model without classificationMethod: pypmml reports no probabilities where the
     # native scorer gives the vote shares (1 / 0), as JPMML does (rattle__KernlabSVMAudit).
     if b.probabilities is not None:
-        theirs = np.asarray(b.probabilities, dtype=np.float64)  # pypmml's None: NaN
-        np.testing.assert_allclose(a.probabilities, theirs, rtol=1e-12, equal_nan=True)
+        assert_close(a.probabilities, b.probabilities, PMML_DOUBLE)  # pypmml's None: NaN
     mine, theirs = a.labels.to_pylist(), b.labels.to_pylist()
     for i, (x, y) in enumerate(zip(mine, theirs, strict=True)):
         v = votes[0][i] if votes is not None else None
@@ -178,7 +172,7 @@ _VARIANTS = [
 def test_svm_agrees_with_pypmml(variant, rows):
     a, b, votes = _both(svm_doc(*variant), rows)
     if variant[1] == "regression":
-        np.testing.assert_allclose(a.value, b.value, rtol=1e-12, equal_nan=True)
+        assert_close(a.value, b.value, PMML_DOUBLE)
     else:
         _agree_classes(a, b, votes)
 
@@ -199,7 +193,7 @@ def test_svm_kernels_by_hand():
     row = {"x1": np.array([5.0]), "x2": np.array([-1.0]), "color": np.array(["red"], object)}
     for kernel, k in expected.items():
         pred = NativePmmlScorer(svm_doc(kernel, "regression")).predict(row, 1)
-        np.testing.assert_allclose(pred.value, [c @ k + 1.5], rtol=1e-14)
+        assert_close(pred.value, [c @ k + 1.5], ULPS)
 
 
 def test_svm_binary_threshold_and_missing():
@@ -436,7 +430,7 @@ def test_scorecard_agrees_with_pypmml(algorithm, rows):
     alphabetical order, so only ranks over distinct positive points are compared."""
     doc = scorecard_doc(algorithm=algorithm)
     a, b, _ = _both(doc, rows)
-    np.testing.assert_allclose(a.value, b.value, rtol=1e-12, equal_nan=True)
+    assert_close(a.value, b.value, PMML_DOUBLE)
     for i, row in enumerate(rows):
         points = _reference_points(row, algorithm)
         ranked = sorted((p for p in points.values() if p > 0), reverse=True)

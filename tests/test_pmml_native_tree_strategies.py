@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from helpers import PMML_DOUBLE, assert_close
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pmml_reference import scorer_pair
+from pmml_reference import predict_both, scorer_pair
 
-from byom.errors import InvalidModelError, InvalidValueError, UnsupportedPmmlError
+from byom.errors import InvalidModelError, UnsupportedPmmlError
 from byom.pmml.scorer import NativePmmlScorer
 
 CLASSES = ("A", "B")
@@ -244,10 +245,8 @@ def _columns(pred) -> dict[str, list]:
     return {name: column.to_pylist() for name, column in pred.outputs.items()}
 
 
-def _close(a, b) -> bool:
-    if a is None or b is None or (isinstance(a, float) and np.isnan(a)):
-        return (a is None or np.isnan(a)) and (b is None or np.isnan(b))
-    return bool(abs(a - b) <= 1e-12)
+def _close(a, b, row: dict) -> None:
+    assert_close(a, b, PMML_DOUBLE, err_msg=str(row))
 
 
 def _agree_with_reference(root: N, strategy: str, rows: list[dict], extra: str = "") -> None:
@@ -257,29 +256,23 @@ def _agree_with_reference(root: N, strategy: str, rows: list[dict], extra: str =
     for i, row in enumerate(rows):
         label, conf, (pa, pb), entity = _reference(root, strategy, row, penalty)
         assert got["pred"][i] == label, (row, got["pred"][i], label)
-        assert _close(got["conf"][i], conf), (row, got["conf"][i], conf)
-        assert _close(got["pA"][i], pa) and _close(got["pB"][i], pb), row
+        _close(got["conf"][i], conf, row)
+        _close([got["pA"][i], got["pB"][i]], [pa, pb], row)
         assert got["node"][i] == entity, row
 
 
 def _agree_with_pypmml(blob: bytes, rows: list[dict], spread_rows: list[bool]) -> None:
     """Labels and confidences everywhere; probabilities and node ids only where no split was
     UNKNOWN (pypmml leaves them out for a combined prediction)."""
-    native, jvm = scorer_pair(blob)
-    features = _features(rows)
-    try:
-        expected = jvm.predict(features, len(rows))
-    except InvalidValueError:
-        with pytest.raises(InvalidValueError):
-            native.predict(features, len(rows))
+    both = predict_both(blob, rows)
+    if both is None:
         return
-    want, have = _columns(expected), _columns(native.predict(features, len(rows)))
+    have, want = (_columns(p) for p in both)
     for i, spread in enumerate(spread_rows):
         assert have["pred"][i] == want["pred"][i], rows[i]
-        assert _close(have["conf"][i], want["conf"][i]), (rows[i], have["conf"][i], want["conf"][i])
+        _close(have["conf"][i], want["conf"][i], rows[i])
         if not spread:
-            assert _close(have["pA"][i], want["pA"][i]), rows[i]
-            assert _close(have["pB"][i], want["pB"][i]), rows[i]
+            _close([have["pA"][i], have["pB"][i]], [want["pA"][i], want["pB"][i]], rows[i])
             assert have["node"][i] == want["node"][i], rows[i]
 
 
@@ -319,8 +312,8 @@ def test_weighted_confidence_by_hand():
     ]
     got = _columns(scorer.predict(_features(rows), len(rows)))
     assert got["pred"] == ["A", "A", "B", "A"]
-    np.testing.assert_allclose(got["conf"], [0.477, 0.486, 0.525, 0.675], rtol=1e-12)
-    np.testing.assert_allclose(got["pA"], [0.53, 0.54, 25 / 60, 0.75], rtol=1e-12)
+    assert_close(got["conf"], [0.477, 0.486, 0.525, 0.675], PMML_DOUBLE)
+    assert_close(got["pA"], [0.53, 0.54, 25 / 60, 0.75], PMML_DOUBLE)
     assert got["node"] == [None, None, None, "l1"]
 
 
@@ -330,8 +323,8 @@ def test_aggregate_nodes_by_hand():
     got = _columns(scorer.predict(_features(rows), len(rows)))
     # l1 + l3 = (17, 13); all leaves = (54, 46); l1 + l2 = (25, 35); l5 alone.
     assert got["pred"] == ["A", "A", "B", "A"]
-    np.testing.assert_allclose(got["conf"], [17 / 30, 0.54, 35 / 60, 0.9 * 17 / 18], rtol=1e-12)
-    np.testing.assert_allclose(got["pB"], [13 / 30, 0.46, 35 / 60, 1 / 18], rtol=1e-12)
+    assert_close(got["conf"], [17 / 30, 0.54, 35 / 60, 0.9 * 17 / 18], PMML_DOUBLE)
+    assert_close(got["pB"], [13 / 30, 0.46, 35 / 60, 1 / 18], PMML_DOUBLE)
     assert got["node"] == [None, None, None, "l5"]
 
 
@@ -343,10 +336,8 @@ def test_missing_value_penalty_by_hand():
     got = _columns(scorer.predict(_features(rows), len(rows)))
     # Two defaultChild steps to l5, one to l5, none, one to l2.
     assert got["node"] == ["l5", "l5", "l5", "l2"]
-    np.testing.assert_allclose(
-        got["conf"], [0.85 * 0.25, 0.85 * 0.5, 0.85, 0.9 * 0.75 * 0.5], rtol=1e-12
-    )
-    np.testing.assert_allclose(got["pA"], [17 / 18, 17 / 18, 17 / 18, 0.25], rtol=1e-12)
+    assert_close(got["conf"], [0.85 * 0.25, 0.85 * 0.5, 0.85, 0.9 * 0.75 * 0.5], PMML_DOUBLE)
+    assert_close(got["pA"], [17 / 18, 17 / 18, 17 / 18, 0.25], PMML_DOUBLE)
 
 
 def test_record_counts_fall_back_to_score_distributions():
@@ -503,7 +494,7 @@ def test_regression_ensemble_methods_agree_with_pypmml(method, rows):
     features = _features(rows)
     want = jvm.predict(features, len(rows)).value
     have = native.predict(features, len(rows)).value
-    np.testing.assert_allclose(have, want, rtol=1e-12, equal_nan=True)
+    assert_close(have, want, PMML_DOUBLE)
 
 
 @_fast
@@ -514,7 +505,7 @@ def test_classification_median_agrees_with_pypmml(rows):
     want, have = jvm.predict(features, len(rows)), native.predict(features, len(rows))
     assert have.labels is not None and want.labels is not None
     assert have.labels.to_pylist() == want.labels.to_pylist()
-    np.testing.assert_allclose(have.probabilities, want.probabilities, rtol=1e-12, equal_nan=True)
+    assert_close(have.probabilities, want.probabilities, PMML_DOUBLE)
 
 
 def test_older_weighted_sum_spelling_is_weighted():

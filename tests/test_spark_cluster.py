@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import FLOAT32, assert_close
 
 pytest.importorskip("pyspark")
 
@@ -148,7 +149,7 @@ def test_score_table_scores_a_million_rows_on_the_cluster(
     assert scored["score"].null_count == 0
     got = scored["score"].to_numpy()[order_out]
     expected = _reference_scores(classifier[1], table)[order_in]
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    assert_close(got, expected, FLOAT32)
     regions_out = scored["region"].to_numpy(zero_copy_only=False)[order_out]
     regions_in = table["region"].to_numpy(zero_copy_only=False)[order_in]
     assert np.array_equal(regions_out, regions_in)
@@ -156,7 +157,7 @@ def test_score_table_scores_a_million_rows_on_the_cluster(
     # And onnxruntime agrees with scikit-learn (so the reference is the model, not a fluke).
     sample = np.column_stack([table[name].to_numpy()[order_in][:10_000] for name in FEATURES])
     native = classifier[0].predict_proba(sample.astype(np.float32))[:, 1]
-    np.testing.assert_allclose(expected[:10_000], native, rtol=0, atol=1e-5)
+    assert_close(expected[:10_000], native, FLOAT32)
     assert 0.05 < got.mean() < 0.95  # both classes are predicted: a meaningful model
 
 

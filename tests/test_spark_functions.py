@@ -14,7 +14,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected
+from helpers import (
+    EXACT,
+    FLOAT32,
+    IRIS_FEATURES,
+    LINEAR_PMML,
+    PMML_DOUBLE,
+    assert_close,
+    linear_pmml_expected,
+)
 
 from byom.errors import (
     ArityError,
@@ -81,7 +89,7 @@ def test_card_query_scores_each_row_with_its_model(spark, models, mixed, iris_lo
     df = sql(spark, query)
     assert df.rdd.getNumPartitions() > 1
     got = df.toPandas().sort_values("id")["s"].to_numpy()
-    np.testing.assert_allclose(got, expected_scores(mixed, iris_logreg), atol=1e-6)
+    assert_close(got, expected_scores(mixed, iris_logreg), FLOAT32)
 
 
 def test_positional_and_by_name_forms_agree(spark, models, mixed, iris_logreg):
@@ -92,8 +100,8 @@ def test_positional_and_by_name_forms_agree(spark, models, mixed, iris_logreg):
     ).toPandas()
     got = got.sort_values("id")
     X = mixed[IRIS_FEATURES].to_numpy(np.float32)
-    np.testing.assert_allclose(got["pos"], iris_logreg[0].predict_proba(X).max(axis=1), atol=1e-6)
-    np.testing.assert_array_equal(got["pos"], got["row"])
+    assert_close(got["pos"], iris_logreg[0].predict_proba(X).max(axis=1), FLOAT32)
+    assert_close(got["pos"], got["row"], EXACT)
     labels = [p["label"] for p in got["p"]]
     assert labels == [str(c) for c in iris_logreg[0].predict(X)]
 
@@ -103,7 +111,7 @@ def test_predict_json_is_a_json_document(spark, models, mixed):
     rows = rows.sort_values("id")
     got = np.array([json.loads(j)["predicted_y"] for j in rows["j"]])
     want = linear_pmml_expected(mixed["x"].to_numpy(), mixed["z"].to_numpy(), mixed["color"])
-    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert_close(got, want, PMML_DOUBLE)
 
 
 def test_spark_star_with_wrong_arity_says_use_struct(spark, models, mixed):
@@ -122,7 +130,7 @@ def test_model_added_after_register_needs_refresh_or_sql(spark, models, mixed, i
     assert "refresh" in str(err)
     got = sql(spark, query).toPandas().sort_values("id")["s"].to_numpy()  # sql() refreshes
     X = mixed[IRIS_FEATURES].to_numpy(np.float32)
-    np.testing.assert_allclose(got, iris_binary_onnx[0].predict_proba(X)[:, 1], atol=1e-6)
+    assert_close(got, iris_binary_onnx[0].predict_proba(X)[:, 1], FLOAT32)
     assert refresh(spark) is False  # nothing changed since sql() refreshed
 
 
@@ -144,9 +152,7 @@ def test_catalog_table_works_like_a_path(spark, iris_logreg, iris):
         spark.createDataFrame(iris).createOrReplaceTempView("iris_t")
         got = sql(spark, "SELECT score('iris', *) AS s FROM iris_t").toPandas()["s"]
         X = iris[IRIS_FEATURES].to_numpy(np.float32)
-        np.testing.assert_allclose(
-            np.sort(got), np.sort(iris_logreg[0].predict_proba(X).max(axis=1)), rtol=1e-6
-        )
+        assert_close(np.sort(got), np.sort(iris_logreg[0].predict_proba(X).max(axis=1)), FLOAT32)
         assert [m["model_id"] for m in store.list()] == ["iris"]
     finally:
         spark.sql("DROP TABLE IF EXISTS byom_test_models")
@@ -195,7 +201,7 @@ def test_job_scores_with_a_model_column(spark, models, mixed, tmp_path, capsys, 
     assert "rows in:  1,000" in printed and "rows out: 1,000" in printed
     got = pd.read_parquet(out).sort_values("id")
     assert got["id"].tolist() == list(range(1000))
-    np.testing.assert_allclose(got["score"], expected_scores(mixed, iris_logreg), atol=1e-6)
+    assert_close(got["score"], expected_scores(mixed, iris_logreg), FLOAT32)
 
 
 @pytest.mark.parametrize(

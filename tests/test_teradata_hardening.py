@@ -20,7 +20,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
-from helpers import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected
+from helpers import (
+    FLOAT32,
+    IRIS_FEATURES,
+    LINEAR_PMML,
+    PMML_DOUBLE,
+    assert_close,
+    linear_pmml_expected,
+)
 from teradata_server import (
     ScriptFailed,
     run_script,
@@ -182,7 +189,7 @@ def test_row_longer_than_a_block_is_read_whole():
         rows["x"].to_numpy(), rows["z"].to_numpy(zero_copy_only=False), rows["color"]
     )
     assert got["_row"].to_pylist() == list(range(rows.num_rows))
-    np.testing.assert_allclose(got["score"].to_numpy(), want, rtol=1e-12)
+    assert_close(got["score"].to_numpy(), want, PMML_DOUBLE)
     duck = duckdb_results({"lin": (blob, None)}, rows)
     assert got["score"].to_pylist() == duck["score"].to_pylist()
 
@@ -208,7 +215,7 @@ def test_long_rows_straddling_small_blocks(monkeypatch, block):
     assert got.num_rows >= 50
     n = got.num_rows
     want = linear_pmml_expected(np.arange(1, n + 1) + 0.5, np.full(n, np.nan), ["red"] * n)
-    np.testing.assert_allclose(got["score"].cast(pa.float64()).to_numpy(), want, rtol=1e-12)
+    assert_close(got["score"].cast(pa.float64()).to_numpy(), want, PMML_DOUBLE)
 
 
 @pytest.mark.parametrize("newline", [False, True])
@@ -369,7 +376,7 @@ def test_memory_on_a_40mb_input_stays_near_the_floor(iris, iris_logreg, tmp_path
     assert got["prediction"].to_pylist() == [str(labels[i % len(X)]) for i in range(n)]
     sample = [json.loads(t) for t in got["json_report"].slice(0, len(X)).to_pylist()]
     got_probs = np.array([[s["probabilities"][str(c)] for c in range(3)] for s in sample])
-    np.testing.assert_allclose(got_probs, probs, rtol=1e-6)
+    assert_close(got_probs, probs, FLOAT32)
 
 
 # -- 4a. model sizes, checked before the bytes are read or decoded ------------------------------
@@ -405,7 +412,7 @@ def test_model_text_at_the_limit_is_scored():
     assert proc.returncode == 0, proc.stderr.decode()
     got = read_output(proc.stdout, ["_row", "score"])
     want = linear_pmml_expected(np.array([1.5, 2.5, 3.5]), np.ones(3), ["red"] * 3)
-    np.testing.assert_allclose(got["score"].cast(pa.float64()).to_numpy(), want, rtol=1e-12)
+    assert_close(got["score"].cast(pa.float64()).to_numpy(), want, PMML_DOUBLE)
 
 
 def test_oversized_inline_model_fails_the_query():

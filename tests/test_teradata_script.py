@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from helpers import IRIS_FEATURES, LINEAR_PMML, linear_pmml_expected
+from helpers import IRIS_FEATURES, LINEAR_PMML, PMML_DOUBLE, assert_close, linear_pmml_expected
 from teradata_server import (
     LAUNCHER,
     ScriptFailed,
@@ -222,7 +222,7 @@ def test_pmml_model_files_hash_by(iris_rows, pmml_file):
     expected = linear_pmml_expected(
         rows["x"].to_numpy(), rows["z"].to_numpy(zero_copy_only=False), rows["color"]
     )
-    np.testing.assert_allclose(want["score"].to_numpy(), expected, rtol=1e-12)
+    assert_close(want["score"].to_numpy(), expected, PMML_DOUBLE)
     got = run_script(
         rows.drop_columns(["model_id"]),
         pmml_args(pmml_file, "--accumulate", "_row", "--outputs", "score,json_report")[2:],
