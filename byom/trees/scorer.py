@@ -1,0 +1,99 @@
+"""A tree ensemble behind byom's Scorer interface, whatever format it was read from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from byom.scorers.base import ModelInput, Prediction, Scorer, Task
+from byom.trees import evaluate
+from byom.trees.ensemble import TreeEnsemble
+
+
+class TreeScorer(Scorer):
+    """Scores a TreeEnsemble on whole columns: the compiled kernel where it is available, the
+    numpy evaluator otherwise (the same numbers)."""
+
+    def __init__(
+        self,
+        ensemble: TreeEnsemble,
+        feature_names: Sequence[str],
+        *,
+        format: str,
+        task: Task,
+        classes: Sequence[str] = (),
+        target: str | None = None,
+        categories: Mapping[int, Sequence[str]] | None = None,
+        raw_output: str = "raw_score",
+    ) -> None:
+        """`categories`: for categorical features taking text, the category of each code (the
+        code is the position); such inputs take strings or numeric codes."""
+        if len(feature_names) != ensemble.n_features:
+            raise ValueError("one name per feature")
+        self.ensemble = ensemble
+        self.format = format
+        self.task = task
+        self.classes = tuple(classes)
+        self.target = target
+        self.feature_names = list(feature_names)
+        self._categories = {
+            i: pa.array(list(cats), pa.string()) for i, cats in (categories or {}).items()
+        }
+        self._raw_output = raw_output
+        self.inputs = tuple(
+            ModelInput(name, "string", categories=tuple(map(str, self._categories[i].to_pylist())))
+            if i in self._categories
+            else ModelInput(name, "float64")
+            for i, name in enumerate(self.feature_names)
+        )
+
+    def output_names(self) -> list[str]:
+        if self.task == "regression":
+            return [self.target or "prediction", self._raw_output]
+        return [self.target or "label", *(f"probability({c})" for c in self.classes)]
+
+    def _columns(self, features: dict[str, np.ndarray]) -> list[np.ndarray]:
+        columns = []
+        for i, name in enumerate(self.feature_names):
+            values = features[name]
+            if i in self._categories:
+                values = self._codes(i, values)
+            columns.append(np.asarray(values, dtype=np.float64))
+        return columns
+
+    def _codes(self, i: int, values: np.ndarray) -> np.ndarray:
+        """Text categories to their codes (an unknown one is missing: NaN); numbers pass."""
+        text = pa.array(values, pa.string(), from_pandas=True)
+        codes = pc.index_in(text, value_set=self._categories[i])
+        return codes.cast(pa.float64()).to_numpy(zero_copy_only=False)
+
+    def margins(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        columns = self._columns(features)
+        from byom.trees import kernel_margins
+
+        return kernel_margins(self.ensemble, columns)
+
+    def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
+        raw = self.margins(features)
+        values = evaluate.transform(self.ensemble, raw)
+        pred = Prediction(task=self.task, n=n, classes=self.classes)
+        raw_out = raw[:, 0] if raw.shape[1] == 1 else raw
+        if self.task == "regression":
+            pred.value = values[:, 0]
+            pred.outputs[self.target or "prediction"] = pa.array(pred.value)
+            pred.outputs[self._raw_output] = pa.array(raw_out)
+            return pred
+        probabilities = (
+            np.column_stack([1.0 - values[:, 0], values[:, 0]]) if values.shape[1] == 1 else values
+        )
+        pred.probabilities = probabilities
+        labels = np.asarray(self.classes, dtype=object)[np.argmax(probabilities, axis=1)]
+        pred.labels = pa.array(labels, pa.string())
+        pred.outputs[self.target or "label"] = pred.labels
+        pred.proba_output = "probabilities"
+        if raw.shape[1] == 1:
+            pred.outputs[self._raw_output] = pa.array(raw_out)
+        return pred
