@@ -60,6 +60,7 @@ def register_format(fmt: ModelFormat) -> ModelFormat:
 
 def registered_formats() -> list[ModelFormat]:
     """Every known format, byom's own first, then plugins in `BYOM_FORMATS` order."""
+    import byom.formats.lightgbm
     import byom.formats.onnx
     import byom.formats.pmml  # noqa: F401  (importing registers them)
 
