@@ -111,10 +111,9 @@ def teradata_sql(
     db: str = DbOption,
     table: str = TableOption,
 ) -> None:
-    """Print the SCRIPT query that scores a Teradata table with models from the local table."""
-    from byom.scorers import load_scorer
+    """Print the SCRIPT (or APPLY) query that scores a Teradata table with models from the
+    local table, after SET SESSION SEARCHUIFDBPATH."""
     from udfs.teradata.script import parse_columns
-    from udfs.teradata.sql import ScriptQuery
 
     try:
         ids = [model_id] if model_id else _ids(models)
@@ -124,11 +123,7 @@ def teradata_sql(
         stored = _local_models(db, table, ids)
         if inputs is None and model_id is not None:  # the input map saved with the model
             inputs = stored[model_id].input_map
-        query = ScriptQuery(
-            table=input_table,
-            columns=parse_columns(columns),
-            database=database,
-            models={m: load_scorer(s.blob, m) for m, s in stored.items()},
+        settings = dict(
             model_id=model_id,
             model_column=model_column,
             delivery=delivery,
@@ -141,14 +136,30 @@ def teradata_sql(
             charset=charset,
             operator=operator,
             environment=env_name,
-            model_shas={m: s.sha256 or sha256_hex(s.blob) for m, s in stored.items()},
         )
-        text = query.sql(set_session=set_session)
+        text = _query(input_table, columns, database, stored, settings).sql(set_session)
         if delivery == "inline":
             _advise_file_delivery(stored)
     except Exception as exc:
         _fail(exc)
     sys.stdout.write(text + ";\n")
+
+
+def _query(
+    table: str, columns: str, database: str, stored: dict[str, StoredModel], settings: dict
+) -> Any:
+    from byom.scorers import load_scorer
+    from udfs.teradata.script import parse_columns
+    from udfs.teradata.sql import ScriptQuery
+
+    return ScriptQuery(
+        table=table,
+        columns=parse_columns(columns),
+        database=database,
+        models={m: load_scorer(s.blob, m) for m, s in stored.items()},
+        model_shas={m: s.sha256 or sha256_hex(s.blob) for m, s in stored.items()},
+        **settings,
+    )
 
 
 @teradata_app.command("deploy")
