@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -357,9 +358,13 @@ def _child(link: int, splits: int, leaves: int, at: str) -> int:
 def _numerical(f: int, threshold: float, decision: int, yes: int, no: int, at: str) -> Node:
     """`x <= threshold` goes left. Missing type None: NaN is 0.0; Zero: NaN and |x| <=
     kZeroThreshold take the default side; NaN: NaN takes it. Values with |x| <= kZeroThreshold
-    are 0.0 to LightGBM, so a threshold inside that band moves to where 0 decides alike."""
-    if not math.isfinite(threshold):
+    are 0.0 to LightGBM, so a threshold inside that band moves to where 0 decides alike. An
+    infinite threshold becomes the largest double: only an input of exactly inf decides
+    otherwise."""
+    if math.isnan(threshold):
         raise InvalidModelError(f"{at} has threshold {threshold!r}, which is not a number")
+    if math.isinf(threshold):  # LightGBM writes inf ("every number"); the ensemble takes finite
+        threshold = math.copysign(sys.float_info.max, threshold)
     missing_type = (decision >> 2) & 3
     kind = (NAN_AS_ZERO, MISSING_ZERO, MISSING_NAN)[missing_type]
     if missing_type != 1 and -K_ZERO <= threshold < K_ZERO:
@@ -427,7 +432,7 @@ def _pandas_categories(
         lists = json.loads(line)
     except ValueError:
         raise InvalidModelError(f"{who}: pandas_categorical is not valid JSON") from None
-    if lists is None:
+    if not lists:  # null, or [] when no column was a pandas category
         return {}
     if not isinstance(lists, list) or not all(isinstance(c, list) for c in lists):
         raise InvalidModelError(f"{who}: pandas_categorical is not a list of category lists")
