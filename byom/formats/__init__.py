@@ -62,7 +62,8 @@ def registered_formats() -> list[ModelFormat]:
     """Every known format, byom's own first, then plugins in `BYOM_FORMATS` order."""
     import byom.formats.lightgbm
     import byom.formats.onnx
-    import byom.formats.pmml  # noqa: F401  (importing registers them)
+    import byom.formats.pmml
+    import byom.formats.xgboost  # noqa: F401  (importing registers them)
 
     for module in filter(None, (m.strip() for m in os.environ.get("BYOM_FORMATS", "").split(","))):
         if module not in _plugins_loaded:

@@ -104,6 +104,10 @@ class TreeEnsemble:
     post_transform: str = "none"
     #: The post transform's parameter: the logistic's slope (LightGBM's `sigmoid:`).
     post_param: float = 1.0
+    #: The post transform in float32 on the float32 margins with glibc's `expf`, as XGBoost
+    #: computes it (`byom.trees.expf`: sigmoid 1/(1+expf(-m)), softmax with a double sum,
+    #: expf); numpy's exp differs from it in the last bit.
+    transform_float32: bool = False
     #: Trees adding to each output (for "average"), computed by `build`.
     trees_per_output: np.ndarray = field(default_factory=lambda: np.zeros(0))
     #: The tree's depth bound, for kernels that unroll (computed by `build`).

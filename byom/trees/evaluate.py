@@ -122,6 +122,11 @@ def margins(ensemble: TreeEnsemble, features: Sequence[np.ndarray]) -> np.ndarra
 def transform(ensemble: TreeEnsemble, raw: np.ndarray) -> np.ndarray:
     """The post transform on the margins: probabilities or values, float64 [n, n_outputs]."""
     post = ensemble.post_transform
+    if ensemble.transform_float32 and post in ("logistic", "softmax", "exp"):
+        from byom.trees import expf
+
+        xgb = {"logistic": expf.sigmoid, "softmax": expf.softmax, "exp": expf.expf}[post]
+        return np.asarray(xgb(raw.astype(np.float32)), dtype=np.float64)
     if post == "logistic":
         return 1.0 / (1.0 + np.exp(-ensemble.post_param * raw))
     if post == "softmax":
