@@ -80,6 +80,27 @@ def iris_regressor(iris):
     return model, to_onnx(model, X[:1]).SerializeToString()
 
 
+@pytest.fixture(scope="session")
+def iris_lightgbm(iris):
+    """A LightGBM binary model as its text file (booster, bytes): numeric iris columns, a
+    number with NaNs (z) and a pandas category (color), so its splits take every route."""
+    import lightgbm as lgb
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    n = len(iris)
+    z = np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n))
+    color = rng.choice(["red", "blue"], size=n)
+    frame = iris[["sepal_length", "petal_length"]].assign(
+        z=z, color=pd.Categorical(color, categories=["blue", "red"])
+    )
+    y = (iris["target"] == 1) | ((color == "red") & (np.nan_to_num(z) > 0.5))
+    params = {"objective": "binary", "num_leaves": 7, "min_data_in_leaf": 3, "verbose": -1}
+    params.update(min_data_per_group=3, cat_smooth=1.0, num_threads=1)
+    booster = lgb.train(params, lgb.Dataset(frame, y.astype(int)), num_boost_round=20)
+    return booster, booster.model_to_string().encode()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _java():
     from byom.java import ensure_java

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 import toy_format
@@ -54,13 +55,13 @@ def _toy_format_everywhere():
 
 
 @pytest.fixture(scope="module")
-def case(iris, iris_logreg, iris_binary_onnx, iris_regressor):
+def case(iris, iris_logreg, iris_binary_onnx, iris_regressor, iris_lightgbm):
     rng = np.random.default_rng(7)
     base = iris.sample(N_ROWS, replace=True, random_state=3).reset_index(drop=True)
     ids = rng.choice(
-        ["multi", "binary", "reg", "lin", "toy", None],
+        ["multi", "binary", "reg", "lin", "toy", "lgbm", None],
         size=N_ROWS,
-        p=[0.3, 0.25, 0.2, 0.1, 0.1, 0.05],
+        p=[0.25, 0.2, 0.15, 0.1, 0.1, 0.15, 0.05],
     )
     x = rng.normal(size=N_ROWS)
     z = np.where(rng.random(N_ROWS) < 0.1, np.nan, rng.normal(size=N_ROWS))
@@ -81,16 +82,21 @@ def case(iris, iris_logreg, iris_binary_onnx, iris_regressor):
         "reg": ModelSpec(iris_regressor[1], ",".join(IRIS_FEATURES[:3])),
         "lin": ModelSpec(LINEAR_PMML),
         "toy": ModelSpec(toy_format.document(0.25, x=1.5, sepal_length=-0.5)),
+        "lgbm": ModelSpec(iris_lightgbm[1]),  # inputs by the names the model records
     }
+    lgbm_rows = base[["sepal_length", "petal_length"]].assign(
+        z=z, color=pd.Categorical(color, categories=["blue", "red"])
+    )
     X = base[IRIS_FEATURES].to_numpy(np.float32)
     expected = np.select(
-        [ids == "multi", ids == "binary", ids == "reg", ids == "lin", ids == "toy"],
+        [ids == "multi", ids == "binary", ids == "reg", ids == "lin", ids == "toy", ids == "lgbm"],
         [
             iris_logreg[0].predict_proba(X).max(axis=1),
             iris_binary_onnx[0].predict_proba(X)[:, 1],
             iris_regressor[0].predict(X[:, :3]),
             linear_pmml_expected(x, z, color),
             0.25 + 1.5 * x - 0.5 * base["sepal_length"].to_numpy(),
+            iris_lightgbm[0].predict(lgbm_rows),
         ],
         default=np.nan,
     )
