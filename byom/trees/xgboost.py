@@ -325,18 +325,22 @@ def _node_categories(r: _Reader, tree: dict, where: str, n: int) -> dict[int, tu
 
 
 def _categories(r: _Reader, booster: dict, types: list[str]) -> dict[int, list[str]]:
-    """Categories xgboost >= 3.1 records for text category columns: cats.enc[i] holds the
-    UTF-8 bytes of feature i's categories (`values`) cut at `offsets`."""
+    """Categories xgboost >= 3.1 records for a pandas category column, the code being the
+    position: cats.enc[i] holds feature i's numbers (`type`, `values`) or the UTF-8 bytes of
+    its texts (`values`) cut at `offsets`."""
     model = booster.get("gbtree", booster).get("model", {})
     enc = (model.get("cats") or {}).get("enc") or []
     out: dict[int, list[str]] = {}
     for i, item in enumerate(enc):
         if i >= len(types) or types[i] != "c" or not isinstance(item, dict):
             continue
-        offsets = np.asarray(item.get("offsets", [])).astype(np.int64)
         raw = np.asarray(item.get("values", []))
-        if offsets.size < 2 or "type" in item:
-            continue  # numeric categories: the codes are what the column holds
+        if "type" in item:  # numeric categories: the column holds the values themselves
+            out[i] = [_number_text(float(v)) for v in raw.tolist()]
+            continue
+        offsets = np.asarray(item.get("offsets", [])).astype(np.int64)
+        if offsets.size < 2:
+            continue
         data = raw.astype(np.uint8).tobytes()
         if (np.diff(offsets) < 0).any() or offsets[0] != 0 or offsets[-1] != len(data):
             raise r.fail(f"the recorded categories of feature {i} are malformed")
@@ -362,3 +366,8 @@ def load_scorer(blob: bytes, model_id: str = "") -> TreeScorer:
         categories=model.categories,
         raw_output="margin",
     )
+
+
+def _number_text(value: float) -> str:
+    """A numeric category as byom reads a number column as text: 2.0 is "2"."""
+    return str(int(value)) if value.is_integer() else repr(value)
