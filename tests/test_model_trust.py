@@ -163,7 +163,7 @@ def test_register_on_many_cursors_adds_no_functions(tmp_path):
     count = "SELECT count(*) FROM duckdb_functions() WHERE function_name LIKE 'byom_%'"
     before = con.execute(count).fetchone()[0]
     cursors = []
-    for _ in range(50):
+    for _ in range(20):
         cur = con.cursor()
         register(cur)
         cursors.append(cur)
