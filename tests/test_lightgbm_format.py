@@ -80,6 +80,8 @@ CASES = {
     "regression_l1": ({"objective": "regression_l1"}, "value", 10, 7),
     "huber": ({"objective": "huber"}, "value", 10, 7),
     "quantile": ({"objective": "quantile", "alpha": 0.8}, "value", 10, 7),
+    "fair": ({"objective": "fair"}, "value", 10, 7),
+    "mape": ({"objective": "mape"}, "positive", 10, 7),
     "poisson": ({"objective": "poisson"}, "positive", 20, 15),
     "gamma": ({"objective": "gamma"}, "positive", 20, 15),
     "tweedie": ({"objective": "tweedie"}, "positive", 20, 15),

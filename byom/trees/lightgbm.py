@@ -115,7 +115,7 @@ class LightGBMScorer(TreeScorer):
         return {**super().describe(), "objective": self.objective}
 
 
-_NUMBER = re.compile(r"^\s*-?[0-9]+(\.[0-9]*)?\s*$")
+_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
 def _is_number(text: str) -> bool:
