@@ -1,7 +1,8 @@
 """Model formats, found through one registry: each format is one module that says how to
 recognise its bytes, how to load (and so validate) them, and how to name itself in errors.
 
-byom's own formats are `byom.formats.onnx` and `byom.formats.pmml`. Another format plugs in by
+byom's own formats are the modules of this package (onnx, pmml, lightgbm, xgboost), each found
+and imported by the registry, so a new one needs its module and nothing else. Another plugs in by
 calling `register_format` at import, in a module that is either imported by the caller or named
 in the environment variable `BYOM_FORMATS` (comma-separated module names): the variable reaches
 processes byom does not start itself, such as Spark's Python workers (the Spark adapter
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import pkgutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +50,7 @@ class ModelFormat:
 
 _registry: dict[str, ModelFormat] = {}
 _plugins_loaded: set[str] = set()
+_builtins_loaded = False
 _lock = threading.Lock()
 
 
@@ -60,10 +63,11 @@ def register_format(fmt: ModelFormat) -> ModelFormat:
 
 def registered_formats() -> list[ModelFormat]:
     """Every known format, byom's own first, then plugins in `BYOM_FORMATS` order."""
-    import byom.formats.lightgbm
-    import byom.formats.onnx
-    import byom.formats.pmml
-    import byom.formats.xgboost  # noqa: F401  (importing registers them)
+    global _builtins_loaded
+    if not _builtins_loaded:  # every module of this package is a format: adding one is enough
+        for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+            importlib.import_module(f"{__name__}.{info.name}")
+        _builtins_loaded = True
 
     for module in filter(None, (m.strip() for m in os.environ.get("BYOM_FORMATS", "").split(","))):
         if module not in _plugins_loaded:
