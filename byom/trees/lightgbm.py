@@ -27,6 +27,7 @@ from byom.trees.check import MAX_CATEGORY
 from byom.trees.ensemble import (
     IN,
     LE,
+    MAX_FEATURES,
     MISSING_NAN,
     MISSING_ZERO,
     NAN_AS_ZERO,
@@ -150,13 +151,14 @@ def read_model(blob: bytes, model_id: str = "") -> LightGBMModel:
     objective, task, post, slope = _objective(header, shape["num_class"], who)
     names = _feature_names(header, shape["n_features"], who)
     categories = _pandas_categories(rest[end:], header, shape["n_features"], who)
-    blocks = ("Tree=" + rest[:end]).split("\nTree=")
     k = shape["per_iteration"]
-    if len(blocks) > MAX_TREES or len(blocks) % k:
+    n_trees = rest.count("\nTree=", 0, end) + 1
+    if n_trees > MAX_TREES or n_trees % k:
         raise InvalidModelError(
-            f"{who} has {len(blocks):,} trees: byom takes up to {MAX_TREES:,}, a multiple of "
+            f"{who} has {n_trees:,} trees: byom takes up to {MAX_TREES:,}, a multiple of "
             f"num_tree_per_iteration={k}"
         )
+    blocks = ("Tree=" + rest[:end]).split("\nTree=")
     trees = _trees(blocks, shape["n_features"], k, who)
     try:
         ensemble = TreeEnsemble.build(
@@ -200,12 +202,10 @@ def _int(fields: dict[str, str], key: str, who: str, where: str, lo: int, hi: in
 
 
 def _shape(header: dict[str, str], who: str) -> dict[str, int]:
-    from byom.trees.ensemble import MAX_FEATURES
-
     num_class = _int(header, "num_class", who, "the header", 1, MAX_CLASSES)
     per_iteration = _int(header, "num_tree_per_iteration", who, "the header", 1, MAX_CLASSES)
     max_idx = _int(header, "max_feature_idx", who, "the header", 0, MAX_FEATURES - 1)
-    if per_iteration not in (1, num_class):
+    if per_iteration != num_class:
         raise InvalidModelError(
             f"{who}: num_tree_per_iteration={per_iteration} with num_class={num_class}; the "
             "header is inconsistent: save the model again with booster.save_model"
