@@ -1,0 +1,406 @@
+"""A TreeEnsemble compiled to native code with llvmlite: the same margins as
+`byom.trees.evaluate.margins`, bit for bit, several times faster.
+
+The generated function is
+
+    void byom_predict(double **columns, int64 n_rows, double *out /* [n_rows, n_outputs] */)
+
+It reads the engine's columns where they are (one pointer per feature, no row-major copy) and
+works through the rows in blocks of `BLOCK_ROWS`: within a block, tree by tree (so one tree's
+code stays hot in the instruction cache while it runs over the block), each tree a nest of
+branches in which every node's comparison, missing-value rule and category set is a constant.
+Every row's accumulator lives in `out`; trees add to it in tree order, in float64 or, for
+`sum_float32`, in float32 (held exactly in the double slot), starting from `0.0 + base` for a
+sum and finishing with `base + total / trees` for an average: the numpy path's operations in
+the numpy path's order, so the results are identical. No fast-math flag is ever set.
+
+Trees are grouped into functions of at most `CHUNK_NODES` nodes, which bounds what LLVM
+optimises at once. Ensembles over `MAX_KERNEL_NODES` nodes, or where llvmlite cannot be
+imported, are scored by the numpy path with a one-line notice. The compiled object code is
+cached in memory and on disk (`kernel_cache`); ctypes releases the GIL during the call, so
+engine threads score in parallel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from byom import config
+from byom.trees import evaluate
+from byom.trees.ensemble import (
+    IN,
+    MISSING_NAN,
+    MISSING_ZERO,
+    NAN_AS_ZERO,
+    NAN_COMPARES,
+    NEQ,
+    ZERO_THRESHOLD,
+    TreeEnsemble,
+)
+
+try:  # a database's locked-down Python may lack llvmlite: the numpy path scores there
+    import llvmlite.binding as llvm
+    from llvmlite import ir
+except ImportError:  # pragma: no cover - exercised where llvmlite is absent
+    llvm = None
+    ir = None
+
+log = logging.getLogger(__name__)
+
+#: Part of every cache key: bump it whenever the generated code changes.
+KERNEL_VERSION = 1
+#: Rows per block: all trees run over a block before the next.
+BLOCK_ROWS = 128
+#: Nodes per generated function (LLVM's optimisation time grows faster than linearly with a
+#: function's size).
+CHUNK_NODES = 20_000
+#: Nodes per loop over the rows: each row's features are loaded once per group and its totals
+#: stay in registers; larger groups optimise more slowly (superlinearly).
+GROUP_NODES = 1_280
+#: Larger ensembles stay on the numpy path: compiling them would take tens of seconds.
+MAX_KERNEL_NODES = config._int_env("BYOM_KERNEL_MAX_NODES", 1_000_000)
+ENTRY = "byom_predict"
+_PREDICATES = ("<=", "<", ">=", ">", "==", "!=")  # LE, LT, GE, GT, EQ, NEQ
+_noticed: set[str] = set()
+
+
+def available() -> bool:
+    """Whether llvmlite can be imported here (else every ensemble uses the numpy path)."""
+    return llvm is not None
+
+
+def notice(reason: str) -> None:
+    """One warning per reason and process: why the numpy path scores instead of the kernel."""
+    if reason not in _noticed:
+        _noticed.add(reason)
+        log.warning("byom trees: %s; scoring with the numpy path", reason)
+
+
+def why_not(ensemble: TreeEnsemble) -> str | None:
+    """Why this ensemble cannot be compiled here, or None."""
+    if not available():
+        return "llvmlite cannot be imported (pip install llvmlite)"
+    if ensemble.n_nodes > MAX_KERNEL_NODES:
+        return (
+            f"an ensemble of {ensemble.n_nodes:,} nodes is over the kernel's bound of "
+            f"{MAX_KERNEL_NODES:,} (BYOM_KERNEL_MAX_NODES)"
+        )
+    return None
+
+
+class Kernel:
+    """A loaded kernel: the engine that owns the code and the ctypes entry point."""
+
+    def __init__(self, owner: Any, address: int, ensemble: TreeEnsemble) -> None:
+        self._owner = owner  # keeps the code mapped while the kernel lives
+        self._fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p)(address)
+        self.n_features = ensemble.n_features
+        self.n_outputs = ensemble.n_outputs
+
+    def margins(self, features: Sequence[np.ndarray]) -> np.ndarray:
+        """float64 [n, n_outputs], as `evaluate.margins(ensemble, features)`."""
+        if len(features) != self.n_features:
+            raise ValueError(f"{len(features)} feature columns for {self.n_features} features")
+        n = len(features[0])
+        columns = [np.ascontiguousarray(f, dtype=np.float64) for f in features]
+        if any(len(c) != n for c in columns):
+            raise ValueError("feature columns of different lengths")
+        out = np.empty((n, self.n_outputs), np.float64)
+        if n:
+            pointers = (ctypes.c_void_p * len(columns))(*[c.ctypes.data for c in columns])
+            self._fn(pointers, n, out.ctypes.data)  # the GIL is released during the call
+        return out
+
+
+def margins(ensemble: TreeEnsemble, features: Sequence[np.ndarray]) -> np.ndarray:
+    """The kernel's margins where it can be compiled, else the numpy path's (same numbers)."""
+    from byom.trees.kernel_cache import kernel_for
+
+    kernel = kernel_for(ensemble)
+    if kernel is None:
+        return evaluate.margins(ensemble, features)
+    return kernel.margins(features)
+
+
+# --- code generation -------------------------------------------------------------------------
+
+
+def generate_ir(e: TreeEnsemble) -> str:
+    """The LLVM IR module (text) of the ensemble's `byom_predict`."""
+    module = ir.Module(name="byom_trees")
+    module.triple = llvm.get_process_triple()
+    gen = _Gen(e, module)
+    chunks = [gen.chunk(k, trees) for k, trees in enumerate(_chunks(e))]
+    gen.predict(chunks)
+    return str(module)
+
+
+def _chunks(e: TreeEnsemble) -> list[range]:
+    """Consecutive trees, at most CHUNK_NODES nodes per function (a larger tree alone)."""
+    return _groups(e, range(e.n_trees), CHUNK_NODES)
+
+
+class _Gen:
+    """Emits the functions of one ensemble into one module."""
+
+    def __init__(self, e: TreeEnsemble, module: Any) -> None:
+        self.e, self.module = e, module
+        self.f64, self.f32, self.i64 = ir.DoubleType(), ir.FloatType(), ir.IntType(64)
+        self.acc = self.f32 if e.sum_float32 else self.f64
+        self.value = self.f32 if e.float32 else self.f64
+        self.dtype = np.float32 if e.sum_float32 else np.float64
+        self.ptr = self.f64.as_pointer()
+        self.args = [self.ptr.as_pointer(), self.i64, self.i64, self.ptr]
+        self.cats = self._global("cats", ir.IntType(32), e.cat_words.view(np.int32))
+        self.fabs = module.declare_intrinsic("llvm.fabs", [self.value])
+
+    def _global(self, name: str, ty: Any, values: np.ndarray) -> Any:
+        if not values.size:
+            return None
+        array = ir.ArrayType(ty, len(values))
+        var = ir.GlobalVariable(self.module, array, name)
+        var.initializer = ir.Constant(array, [ir.Constant(ty, v.item()) for v in values])
+        var.global_constant, var.linkage = True, "internal"
+        return var
+
+    def _const(self, ty: Any, value: float) -> Any:
+        """A floating constant of type ty holding exactly numpy's rounding of value."""
+        dtype = np.float32 if ty == self.f32 else np.float64
+        return ir.Constant(ty, float(dtype(value)))
+
+    def chunk(self, k: int, trees: range) -> Any:
+        """`void chunk_k(double **columns, int64 start, int64 end, double *out)`: the trees of
+        the chunk over rows [start, end), added to out; a loop over the rows per group of
+        trees, each row's features loaded once and its totals kept in registers."""
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), self.args), f"chunk_{k}")
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        for arg in (fn.args[0], fn.args[3]):
+            arg.add_attribute("noalias")
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        columns, start, end, out = fn.args
+        col = {f: b.load(b.gep(columns, [ir.Constant(self.i64, f)])) for f in self._used(trees)}
+        for group in _groups(self.e, trees, GROUP_NODES):
+
+            def rows(row: Any, group: range = group) -> None:
+                self._rows(b, group, row, col, out)
+
+            _loop(b, start, end, rows)
+        b.ret_void()
+        return fn
+
+    def _used(self, trees: range) -> list[int]:
+        e = self.e
+        nodes = np.arange(self._nodes(trees.start).start, self._nodes(trees.stop - 1).stop)
+        return [int(f) for f in np.unique(e.feature[nodes]) if f >= 0]
+
+    def _nodes(self, t: int) -> range:
+        end = self.e.roots[t + 1] if t + 1 < self.e.n_trees else self.e.n_nodes
+        return range(int(self.e.roots[t]), int(end))
+
+    def _rows(self, b: Any, trees: range, row: Any, col: dict[int, Any], out: Any) -> None:
+        """One row through a group of trees, added to its totals in tree order."""
+        e = self.e
+        x = {f: b.load(b.gep(col[f], [row])) for f in self._used(trees)}
+        base = b.mul(row, ir.Constant(self.i64, e.n_outputs))
+        totals: dict[int, Any] = {}  # output -> its running total, in a register
+
+        def slot(o: int) -> Any:
+            return b.gep(out, [b.add(base, ir.Constant(self.i64, o))])
+
+        def flush() -> None:
+            for o, total in totals.items():
+                b.store(b.fpext(total, self.f64) if self.acc == self.f32 else total, slot(o))
+            totals.clear()
+
+        for t in trees:
+            nodes = self._nodes(t)
+            leaves = [i for i in nodes if e.feature[i] < 0]
+            outputs = {int(e.leaf_output[e.leaf_start[i]]) for i in leaves}
+            if len(outputs) == 1 and all(e.leaf_count[i] == 1 for i in leaves):
+                (o,) = outputs
+                if o not in totals:
+                    total = b.load(slot(o))
+                    totals[o] = b.fptrunc(total, self.f32) if self.acc == self.f32 else total
+                totals[o] = b.fadd(totals[o], self._tree(b, t, x, None))
+            else:  # leaves adding to several outputs: through memory
+                flush()
+                self._tree(b, t, x, lambda i: self._leaf(b, i, slot))
+        flush()
+
+    def _tree(self, b: Any, t: int, x: dict[int, Any], leaf: Any) -> Any:
+        """Tree t on one row: one block per node reached, built iteratively (trees may be
+        deep). Returns the leaf's value (a phi) when `leaf` is None, else calls leaf(i)."""
+        e, fn = self.e, b.function
+        root = int(e.roots[t])
+        done = fn.append_basic_block(f"t{t}_done")
+        blocks = {root: fn.append_basic_block(f"t{t}_n{root}")}
+        b.branch(blocks[root])
+        values: list[tuple[Any, Any]] = []
+        stack = [root]
+        while stack:
+            i = stack.pop()
+            b.position_at_end(blocks[i])
+            if e.feature[i] < 0:
+                if leaf is None:
+                    values.append((self._const(self.acc, e.leaf_weight[e.leaf_start[i]]), b.block))
+                else:
+                    leaf(i)
+                b.branch(done)
+                continue
+            children = []
+            for child in (int(e.yes[i]), int(e.no[i])):
+                blocks[child] = fn.append_basic_block(f"t{t}_n{child}")
+                children.append(blocks[child])
+            b.cbranch(self._goes_yes(b, i, x[int(e.feature[i])]), *children)
+            stack.extend((int(e.no[i]), int(e.yes[i])))
+        b.position_at_end(done)
+        if leaf is not None:
+            return None
+        phi = b.phi(self.acc)
+        for value, block in values:
+            phi.add_incoming(value, block)
+        return phi
+
+    def _leaf(self, b: Any, i: int, slot: Callable[[int], Any]) -> None:
+        """Leaf i's (output, weight) pairs added to the row's totals in memory, in order."""
+        e = self.e
+        for j in range(int(e.leaf_start[i]), int(e.leaf_start[i] + e.leaf_count[i])):
+            ptr = slot(int(e.leaf_output[j]))
+            total = b.load(ptr)
+            if self.acc == self.f32:
+                total = b.fptrunc(total, self.f32)  # exact: the slot holds a float32
+            total = b.fadd(total, self._const(self.acc, e.leaf_weight[j]))
+            b.store(b.fpext(total, self.f64) if self.acc == self.f32 else total, ptr)
+
+    def _goes_yes(self, b: Any, i: int, x: Any) -> Any:
+        """i1: whether node i sends value x (a double from the column) to its `yes` child."""
+        e = self.e
+        kind, op, to_yes = int(e.missing_kind[i]), int(e.op[i]), bool(e.missing[i] == e.yes[i])
+        v = b.fptrunc(x, self.f32) if self.value == self.f32 else x
+        if op == IN:
+            if kind == NAN_AS_ZERO:
+                v = b.select(b.fcmp_unordered("uno", v, v), ir.Constant(self.value, 0.0), v)
+            test = self._in_set(b, i, v)  # false on NaN
+            if kind == MISSING_NAN and to_yes:
+                test = b.or_(b.fcmp_unordered("uno", v, v), test)
+        else:
+            # One comparison: an ordered predicate is false on NaN, an unordered one true, so
+            # the predicate's kind is where NaN goes: through the comparison (NAN_COMPARES:
+            # true only for NEQ), compared as 0.0 (NAN_AS_ZERO), to `missing` (the NaN rules).
+            t = self._const(self.value, e.threshold[i])
+            if kind == NAN_COMPARES:
+                nan_yes = op == NEQ
+            elif kind == NAN_AS_ZERO:
+                nan_yes = _holds(op, 0.0, float(t.constant))
+            else:
+                nan_yes = to_yes
+            compare = b.fcmp_unordered if nan_yes else b.fcmp_ordered
+            test = compare(_PREDICATES[op], v, t)
+        if kind == MISSING_ZERO:  # NaN or |v| <= 1e-35 (in the compared type)
+            zero = self._const(self.value, ZERO_THRESHOLD)
+            missing = b.fcmp_unordered("<=", b.call(self.fabs, [v]), zero)
+            test = b.select(missing, ir.Constant(ir.IntType(1), int(to_yes)), test)
+        return test
+
+    def _in_set(self, b: Any, i: int, v: Any) -> Any:
+        """trunc(v) in node i's bitset; NaN, v <= -1 and values past the bitset are not."""
+        e = self.e
+        length = int(e.cat_len[i])
+        if self.cats is None or length == 0:
+            return ir.Constant(ir.IntType(1), 0)
+        lower = b.fcmp_ordered(">", v, ir.Constant(self.value, -1.0))
+        upper = b.fcmp_ordered("<", v, ir.Constant(self.value, float(min(32 * length, 2**31))))
+        inside = b.and_(lower, upper)
+        # fptosi of a value outside the range is poison: convert a safe value instead.
+        code = b.fptosi(b.select(inside, v, ir.Constant(self.value, 0.0)), self.i64)
+        word = b.add(
+            b.lshr(code, ir.Constant(self.i64, 5)), ir.Constant(self.i64, int(e.cat_start[i]))
+        )
+        bits = b.load(b.gep(self.cats, [ir.Constant(self.i64, 0), word]))
+        shift = b.trunc(b.and_(code, ir.Constant(self.i64, 31)), ir.IntType(32))
+        bit = b.trunc(b.lshr(bits, shift), ir.IntType(1))
+        return b.and_(inside, bit)
+
+    def predict(self, chunks: list[Any]) -> None:
+        """`byom_predict`: per block of rows, the initial totals, every chunk, the average."""
+        e = self.e
+        args = [self.ptr.as_pointer(), self.i64, self.ptr]
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), args), ENTRY)
+        fn.attributes.add("nounwind")
+        columns, n, out = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        start_total: np.ndarray = np.zeros(e.n_outputs, self.dtype)
+        if e.aggregate == "sum":  # as numpy: 0.0 + base, in the sum's type
+            start_total = start_total + e.base.astype(self.dtype)
+        init = self._global("init", self.f64, start_total.astype(np.float64))
+        base = self._global("base", self.acc, e.base.astype(self.dtype))
+        trees = np.maximum(e.trees_per_output, 1).astype(self.dtype)
+        count = self._global("trees", self.acc, trees)
+        block = ir.Constant(self.i64, BLOCK_ROWS)
+        n_out = ir.Constant(self.i64, e.n_outputs)
+
+        def one_block(first: Any) -> None:
+            last = b.select(b.icmp_signed("<", b.add(first, block), n), b.add(first, block), n)
+            lo, hi = b.mul(first, n_out), b.mul(last, n_out)
+            _loop(b, lo, hi, lambda s: b.store(self._at(b, init, s, n_out), b.gep(out, [s])))
+            for chunk in chunks:
+                b.call(chunk, [columns, first, last, out])
+            if e.aggregate == "average":
+                _loop(b, lo, hi, lambda s: self._average(b, out, s, n_out, base, count))
+
+        _loop(b, ir.Constant(self.i64, 0), n, one_block, step=block)
+        b.ret_void()
+
+    def _at(self, b: Any, table: Any, slot: Any, n_out: Any) -> Any:
+        """table[slot % n_outputs]."""
+        return b.load(b.gep(table, [ir.Constant(self.i64, 0), b.srem(slot, n_out)]))
+
+    def _average(self, b: Any, out: Any, s: Any, n_out: Any, base: Any, count: Any) -> None:
+        """out[s] = base + out[s] / trees, in the sum's type (numpy's order)."""
+        ptr = b.gep(out, [s])
+        total = b.load(ptr)
+        if self.acc == self.f32:
+            total = b.fptrunc(total, self.f32)
+        value = b.fadd(self._at(b, base, s, n_out), b.fdiv(total, self._at(b, count, s, n_out)))
+        b.store(b.fpext(value, self.f64) if self.acc == self.f32 else value, ptr)
+
+
+def _groups(e: TreeEnsemble, trees: range, nodes: int) -> list[range]:
+    """Consecutive trees of at most `nodes` nodes together (a larger tree alone)."""
+    sizes = np.diff(np.append(e.roots, e.n_nodes))
+    groups, start, count = [], trees.start, 0
+    for t in trees:
+        if count and count + sizes[t] > nodes:
+            groups.append(range(start, t))
+            start, count = t, 0
+        count += int(sizes[t])
+    groups.append(range(start, trees.stop))
+    return groups
+
+
+def _holds(op: int, x: float, t: float) -> bool:
+    """Python's evaluation of a (non-NaN) comparison, to fold constants."""
+    return (x <= t, x < t, x >= t, x > t, x == t, x != t)[op]
+
+
+def _loop(b: Any, start: Any, end: Any, body: Callable[[Any], None], step: Any = None) -> None:
+    """for (i = start; i < end; i += step) body(i); the builder ends after the loop."""
+    fn = b.function
+    before = b.block
+    head, inner, after = (fn.append_basic_block(n) for n in ("head", "body", "after"))
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(start.type)
+    i.add_incoming(start, before)
+    b.cbranch(b.icmp_signed("<", i, end), inner, after)
+    b.position_at_end(inner)
+    body(i)
+    i.add_incoming(b.add(i, step if step is not None else ir.Constant(start.type, 1)), b.block)
+    b.branch(head)
+    b.position_at_end(after)
