@@ -59,9 +59,9 @@ def case(iris, iris_logreg, iris_binary_onnx, iris_regressor, iris_lightgbm):
     rng = np.random.default_rng(7)
     base = iris.sample(N_ROWS, replace=True, random_state=3).reset_index(drop=True)
     ids = rng.choice(
-        ["multi", "binary", "reg", "lin", "toy", "lgbm", None],
+        ["multi", "binary", "reg", "lin", "toy", "lgbm", "xgb", None],
         size=N_ROWS,
-        p=[0.25, 0.2, 0.15, 0.1, 0.1, 0.15, 0.05],
+        p=[0.2, 0.2, 0.15, 0.1, 0.1, 0.1, 0.1, 0.05],
     )
     x = rng.normal(size=N_ROWS)
     z = np.where(rng.random(N_ROWS) < 0.1, np.nan, rng.normal(size=N_ROWS))
@@ -75,6 +75,8 @@ def case(iris, iris_logreg, iris_binary_onnx, iris_regressor, iris_lightgbm):
             "color": pa.array(color),
         }
     )
+    xgb_rows = base[["sepal_width", "petal_width"]].assign(z=z)
+    xgb_booster, xgb_blob = _iris_xgboost(xgb_rows, base["target"].to_numpy())
     cols = ",".join(IRIS_FEATURES)
     models = {
         "multi": ModelSpec(iris_logreg[1], cols),
@@ -83,13 +85,14 @@ def case(iris, iris_logreg, iris_binary_onnx, iris_regressor, iris_lightgbm):
         "lin": ModelSpec(LINEAR_PMML),
         "toy": ModelSpec(toy_format.document(0.25, x=1.5, sepal_length=-0.5)),
         "lgbm": ModelSpec(iris_lightgbm[1]),  # inputs by the names the model records
+        "xgb": ModelSpec(xgb_blob),  # likewise
     }
     lgbm_rows = base[["sepal_length", "petal_length"]].assign(
         z=z, color=pd.Categorical(color, categories=["blue", "red"])
     )
     X = base[IRIS_FEATURES].to_numpy(np.float32)
     expected = np.select(
-        [ids == "multi", ids == "binary", ids == "reg", ids == "lin", ids == "toy", ids == "lgbm"],
+        [ids == m for m in ("multi", "binary", "reg", "lin", "toy", "lgbm", "xgb")],
         [
             iris_logreg[0].predict_proba(X).max(axis=1),
             iris_binary_onnx[0].predict_proba(X)[:, 1],
@@ -97,10 +100,24 @@ def case(iris, iris_logreg, iris_binary_onnx, iris_regressor, iris_lightgbm):
             linear_pmml_expected(x, z, color),
             0.25 + 1.5 * x - 0.5 * base["sepal_length"].to_numpy(),
             iris_lightgbm[0].predict(lgbm_rows),
+            xgb_booster.inplace_predict(xgb_rows).max(axis=1),
         ],
         default=np.nan,
     )
     return models, table, expected
+
+
+def _iris_xgboost(rows, species):
+    """A 3-class XGBoost model (UBJSON) on two iris columns and z, with NaNs."""
+    import tempfile
+
+    import xgboost
+
+    params = {"objective": "multi:softprob", "num_class": 3, "max_depth": 3}
+    booster = xgboost.train(params, xgboost.DMatrix(rows, species), 10)
+    with tempfile.TemporaryDirectory() as folder:
+        booster.save_model(f"{folder}/m.ubj")
+        return booster, Path(f"{folder}/m.ubj").read_bytes()
 
 
 @pytest.fixture(scope="module")
