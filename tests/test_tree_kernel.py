@@ -321,3 +321,55 @@ def test_two_processes_compiling_at_once(tmp_path):
     (entry,) = tmp_path.glob("*.o")
     assert kernel_cache.read_entry(entry, entry.stem) is not None
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+# --- real models, read by byom's own readers, against the training libraries ------------------
+
+
+def real_data(n=4_000, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 8))
+    X[:, 3] = rng.integers(0, 12, n)  # a categorical code
+    X[rng.random(X.shape) < 0.08] = np.nan
+    X[rng.random(X.shape) < 0.05] = 0.0
+    y = np.nan_to_num(X[:, 0]) * 2 + (np.nan_to_num(X[:, 3]) % 3) + rng.normal(size=n) * 0.3
+    return X, y
+
+
+@pytest.mark.parametrize("objective", ["binary", "regression", "multiclass"])
+def test_lightgbm_models_against_lightgbm(objective, tmp_path):
+    lgb = pytest.importorskip("lightgbm")
+    from byom.trees.lightgbm import read_model
+
+    X, y = real_data()
+    label = {"binary": y > 1, "regression": y, "multiclass": np.digitize(y, [0, 2])}[objective]
+    params = {"objective": objective, "num_leaves": 31, "verbose": -1, "seed": 0}
+    if objective == "multiclass":
+        params["num_class"] = 3
+    data = lgb.Dataset(X, label, categorical_feature=[3])
+    booster = lgb.train({**params, "zero_as_missing": objective == "regression"}, data, 60)
+    e = read_model(booster.model_to_string().encode()).ensemble
+    columns = [X[:, j].copy() for j in range(X.shape[1])]
+    got = kernel.margins(e, columns)
+    assert np.array_equal(got.view(np.uint64), evaluate.margins(e, columns).view(np.uint64))
+    want = booster.predict(X, raw_score=True).reshape(len(X), -1)
+    assert np.max(np.abs(got - want)) <= 1e-12
+
+
+@pytest.mark.parametrize("objective", ["binary:logistic", "reg:squarederror", "multi:softprob"])
+def test_xgboost_models_against_xgboost(objective):
+    xgb = pytest.importorskip("xgboost")
+    from byom.trees.xgboost import read_model
+
+    X, y = real_data(seed=1)
+    label = {"binary:logistic": y > 1, "reg:squarederror": y}.get(objective, np.digitize(y, [0, 2]))
+    params = {"objective": objective, "max_depth": 6, "seed": 0}
+    if objective == "multi:softprob":
+        params["num_class"] = 3
+    booster = xgb.train(params, xgb.DMatrix(X, label), 40)
+    e = read_model(bytes(booster.save_raw("json"))).ensemble
+    columns = [X[:, j].copy() for j in range(X.shape[1])]
+    got = kernel.margins(e, columns)
+    assert np.array_equal(got.view(np.uint64), evaluate.margins(e, columns).view(np.uint64))
+    want = booster.predict(xgb.DMatrix(X), output_margin=True).reshape(len(X), -1)
+    assert np.array_equal(got.astype(np.float32), want)
