@@ -190,12 +190,6 @@ def test_values_near_zero_decide_as_lightgbm(decision_type):
         assert_close(got, want, EXACT, err_msg=f"threshold {threshold!r}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="byom.trees.ensemble.ZERO_THRESHOLD is the double 1e-35; LightGBM's "
-    "kZeroThreshold is 1e-35f = 1.0000000180025095e-35, so |x| at that value is missing to "
-    "LightGBM (missing type Zero) and not to the evaluator",
-)
 @pytest.mark.parametrize(("decision_type", "threshold"), [(4, 0.5), (6, -0.5)])
 def test_zero_missing_at_k_zero_threshold(decision_type, threshold):
     x = np.array([K_ZERO, -K_ZERO])

@@ -155,7 +155,7 @@ def _check_split(node: Node, where: str, size: int, n_features: int) -> None:
         raise TreeEnsembleError(f"{where}: unknown comparison {node.op}")
     if not 0 <= node.missing_kind <= NAN_COMPARES:
         raise TreeEnsembleError(f"{where}: unknown missing-value rule {node.missing_kind}")
-    if node.op != IN and not math.isfinite(node.threshold):
+    if node.op != IN and math.isnan(node.threshold):  # LightGBM writes ±inf thresholds
         raise TreeEnsembleError(f"{where}: threshold {node.threshold!r} is not a number")
     for name, child in (("yes", node.yes), ("no", node.no)):
         if not 0 <= child < size:

@@ -41,8 +41,9 @@ LE, LT, GE, GT, EQ, NEQ, IN = range(7)
 OPS = ("LE", "LT", "GE", "GT", "EQ", "NEQ", "IN")
 # What counts as missing (`missing_kind`).
 MISSING_NAN, MISSING_ZERO, NAN_AS_ZERO, NAN_COMPARES = range(4)
-#: LightGBM's kZeroThreshold: |x| at or below it is zero.
-ZERO_THRESHOLD = 1e-35
+#: LightGBM's kZeroThreshold: |x| at or below it is zero. It is the float 1e-35f, so as a
+#: double it is 1.0000000180025095e-35, not 1e-35.
+ZERO_THRESHOLD = float(np.float32(1e-35))
 #: Bounds a hostile model cannot pass (checked before any array of that size is built).
 MAX_NODES = 50_000_000
 MAX_DEPTH = 4_096

@@ -96,4 +96,7 @@ class TreeScorer(Scorer):
         pred.proba_output = "probabilities"
         if raw.shape[1] == 1:
             pred.outputs[self._raw_output] = pa.array(raw_out)
+        else:  # one margin per class, as the library's raw predictions
+            for j, name in enumerate(self.classes):
+                pred.outputs[f"{self._raw_output}({name})"] = pa.array(raw[:, j])
         return pred
