@@ -26,6 +26,7 @@ PACKAGES = (
     ("defusedxml", "defusedxml", "0.7", "all"),
     ("onnx", "onnx", "1.15", "ONNX"),
     ("onnxruntime", "onnxruntime", "1.17", "ONNX"),
+    ("llvmlite", "llvmlite", "0.45", "fast trees"),  # optional: else the numpy tree path
 )
 PYTHON_MIN = "3.10"
 #: The RETURNS columns, in the order each row is written.
