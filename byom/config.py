@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 
-def _int_env(name: str, default: int) -> int:
+def int_env(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -16,17 +16,17 @@ def _int_env(name: str, default: int) -> int:
 
 
 #: Largest model blob byom will store or load. Model files are untrusted input.
-MAX_MODEL_BYTES = _int_env("BYOM_MAX_MODEL_BYTES", 512 * 1024**2)
+MAX_MODEL_BYTES = int_env("BYOM_MAX_MODEL_BYTES", 512 * 1024**2)
 
 #: Total size of model blobs whose loaded scorers stay cached in one process.
-CACHE_BYTES = _int_env("BYOM_CACHE_BYTES", 2 * 1024**3)
+CACHE_BYTES = int_env("BYOM_CACHE_BYTES", 2 * 1024**3)
 
 #: Most scorers cached in one process, whatever their size.
-CACHE_ENTRIES = _int_env("BYOM_CACHE_ENTRIES", 64)
+CACHE_ENTRIES = int_env("BYOM_CACHE_ENTRIES", 64)
 
 #: onnxruntime intra-op threads per session. Engines run batches on several threads already,
 #: so one thread per session avoids oversubscribing the machine.
-ONNX_THREADS = _int_env("BYOM_ONNX_THREADS", 1)
+ONNX_THREADS = int_env("BYOM_ONNX_THREADS", 1)
 
 #: What scores a PMML document that uses an element byom's native evaluator does not support:
 #: "none" (refuse the model, naming the element and its line) or "pypmml" (the JVM evaluator,

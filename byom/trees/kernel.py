@@ -63,7 +63,7 @@ CHUNK_NODES = 20_000
 #: stay in registers; larger groups optimise more slowly (superlinearly).
 GROUP_NODES = 1_280
 #: Larger ensembles stay on the numpy path: compiling them would take tens of seconds.
-MAX_KERNEL_NODES = config._int_env("BYOM_KERNEL_MAX_NODES", 1_000_000)
+MAX_KERNEL_NODES = config.int_env("BYOM_KERNEL_MAX_NODES", 1_000_000)
 ENTRY = "byom_predict"
 _PREDICATES = ("<=", "<", ">=", ">", "==", "!=")  # LE, LT, GE, GT, EQ, NEQ
 _noticed: set[str] = set()
