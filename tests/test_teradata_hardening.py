@@ -28,6 +28,7 @@ from helpers import (
     assert_close,
     linear_pmml_expected,
 )
+from hostile_models import onnx_reading_file
 from teradata_server import (
     ScriptFailed,
     run_script,
@@ -488,31 +489,9 @@ def test_model_files_are_keyed_by_their_bytes_not_their_names(
 
 
 # -- 4c. a model must not read files beside the script ------------------------------------------
-def external_data_onnx(location: str = "secret.txt", length: int = len(SECRET)) -> bytes:
-    """Gather over an initializer stored "externally" in `location`: scored, it would return
-    the file's bytes, one per row (row x gives byte x)."""
-    from onnx import TensorProto, helper
-
-    leak = TensorProto(name="leak", data_type=TensorProto.UINT8, dims=[length])
-    leak.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", "0"), ("length", str(length))):
-        entry = leak.external_data.add()
-        entry.key, entry.value = key, value
-    graph = helper.make_graph(
-        [
-            helper.make_node("Cast", ["x"], ["xi"], to=TensorProto.INT64),
-            helper.make_node("Reshape", ["xi", "flat"], ["idx"]),
-            helper.make_node("Gather", ["leak", "idx"], ["byte"]),
-            helper.make_node("Cast", ["byte"], ["y"], to=TensorProto.FLOAT),
-        ],
-        "leak",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None])],
-        initializer=[leak, helper.make_tensor("flat", TensorProto.INT64, [1], [-1])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model.SerializeToString()
+def external_data_onnx() -> bytes:
+    """The ONNX model whose only tensor is "stored" in ./secret.txt (tests/hostile_models)."""
+    return onnx_reading_file("secret.txt", len(SECRET))
 
 
 def assert_no_secret(text: bytes) -> None:
