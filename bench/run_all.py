@@ -23,6 +23,7 @@ import bench_duckdb as duckdb
 import bench_pmml as pmml
 import bench_spark as spark
 import bench_teradata as teradata
+import bench_trees as trees
 from harness import BENCH, RESULTS
 
 #: The options behind the published figures, per benchmark.
@@ -31,6 +32,7 @@ FULL = {
     "spark": ["--rounds", "7", "--profile", "--wait-quiet", "600"],
     "teradata": [],
     "pmml": [],
+    "trees": ["--rows", "200000", "--rounds", "3"],  # published at reduced size
 }
 QUICK = ["--rows", "200000", "--rounds", "3"]
 QUICK_EXTRA = {"duckdb": ["--profile", "--profile-reps", "2"], "pmml": ["--pypmml-rows", "2000"]}
@@ -101,6 +103,25 @@ ROWS = [
         pmml.PYPMML,
         "pypmml",
         "20×",
+    ),
+    (
+        "Tree kernel, LightGBM text, no engine, 1 thread, 200,000 rows "
+        "(`bench_trees.py`, reduced size)",
+        "trees",
+        "1 thread",
+        trees.KERNEL,
+        None,
+        "onnxruntime 1 thread",
+        "3.5",
+    ),
+    (
+        "DuckDB one thread, LightGBM text model, 200,000 rows (`bench_trees.py`, reduced size)",
+        "trees",
+        "1 thread",
+        trees.DUCK_LGB,
+        None,
+        "onnxruntime 1 thread",
+        "2.5",
     ),
 ]
 

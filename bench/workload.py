@@ -28,6 +28,12 @@ class Models:
     onnx: bytes
     pmml: bytes | None
     X: np.ndarray  # (rows, 20) float32, C-contiguous: the benchmark data, never trained on
+    booster: Any = None  # the trained lightgbm.Booster (feature names f0..f19)
+
+    @property
+    def lgb_text(self) -> bytes:
+        """The model as LightGBM text (``booster.model_to_string()``), as byom reads it."""
+        return self.booster.model_to_string().encode()
 
 
 def build_models(rows: int, train_rows: int, with_pmml: bool) -> Models:
@@ -69,7 +75,7 @@ def build_models(rows: int, train_rows: int, with_pmml: bool) -> Models:
     onx = convert_lightgbm(
         clf, initial_types=[("input", FloatTensorType([None, N_FEATURES]))], zipmap=False
     )
-    return Models(onx.SerializeToString(), pmml, X)
+    return Models(onx.SerializeToString(), pmml, X, clf.booster_)
 
 
 def _fit_with_pmml(clf: Any, X_train: Any, y_train: Any) -> bytes:
