@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ _ORT_TYPES: dict[str, ValueType] = {
     "tensor(bool)": "bool",
 }
 _LABEL_ATTRS = ("classlabels_strings", "classlabels_int64s", "classlabels_ints")
+log = logging.getLogger(__name__)
 
 
 def _strip_zipmap(model: Any) -> dict[str, tuple[str, ...]]:
@@ -162,6 +164,9 @@ class OnnxScorer(Scorer):
         except Exception as exc:  # onnx and onnxruntime raise many unrelated types
             raise InvalidModelError(f"{who} cannot be loaded by onnxruntime: {exc}") from exc
 
+        #: (ensemble, how to score it) when the graph is a tree ensemble byom's kernel scores
+        self._trees = _lower_trees(proto, who)
+        self.tree_kernel = self._trees is not None
         self.inputs = tuple(self._describe_input(i, who, proto) for i in self._session.get_inputs())
         self._ranks = {i.name: len(i.shape) for i in self._session.get_inputs()}
         outputs = self._session.get_outputs()
@@ -220,7 +225,11 @@ class OnnxScorer(Scorer):
             )
         wanted = self._output_names if full else self._score_outputs
         try:
-            results = self._session.run(wanted, feed)
+            if self._trees is not None:
+                ensemble, lowered = self._trees
+                results = lowered.run(ensemble, wanted, feed[lowered.input_name])
+            else:
+                results = self._session.run(wanted, feed)
         except Exception as exc:
             raise ScoringError(f"onnxruntime failed on a batch of {n} rows: {exc}") from exc
         named = dict(zip(wanted, results, strict=True))
@@ -247,3 +256,60 @@ class OnnxScorer(Scorer):
                 if extra.shape[1] == 1:
                     pred.outputs[name] = pa.array(extra[:, 0])
         return pred
+
+
+def _lower_trees(proto: Any, who: str) -> Any:
+    """A tree-ensemble graph lowered to byom's kernel, kept only if it scores a generated batch
+    (values on each side of every threshold, and NaN) as a one-thread onnxruntime session does:
+    labels identical, scores within 1e-6. Otherwise None (onnxruntime scores it)."""
+    from byom.trees.onnx_trees import lower
+
+    try:
+        import onnxruntime as ort
+
+        lowered = lower(proto)
+        if lowered is None:
+            return None
+        ensemble, meta = lowered
+        x = _probe_rows(ensemble, meta.width)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1  # onnxruntime's tree sums depend on its thread count
+        opts.log_severity_level = 3
+        session = ort.InferenceSession(
+            proto.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+        )
+        inp = session.get_inputs()[0]
+        feed = x.astype(np.float64 if inp.type == "tensor(double)" else np.float32)
+        names = [o.name for o in session.get_outputs()]
+        want = session.run(names, {meta.input_name: feed})
+        got = meta.run(ensemble, names, feed)
+        for name, w, g in zip(names, want, got, strict=True):
+            w, g = np.asarray(w).reshape(len(x), -1), np.asarray(g).reshape(len(x), -1)
+            if meta.outputs[name] == "label":
+                same = np.array_equal(w.astype(str), g.astype(str))
+            else:
+                same = w.shape == g.shape and bool(
+                    np.all(np.abs(w.astype(np.float64) - g.astype(np.float64)) <= 1e-6)
+                )
+            if not same:
+                log.warning("byom: %s: tree kernel differs from onnxruntime on %r", who, name)
+                return None
+    except Exception as exc:  # any failure keeps onnxruntime, which already loaded the model
+        log.warning("byom: %s: tree kernel not used (%s); onnxruntime scores it", who, exc)
+        return None
+    return lowered
+
+
+def _probe_rows(ensemble: Any, width: int, n: int = 256) -> np.ndarray:
+    """Rows whose values sit on, just below and just above the model's thresholds, some NaN."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, width))
+    split = ensemble.feature >= 0
+    for j in range(width):
+        t = ensemble.threshold[split & (ensemble.feature == j)]
+        if t.size:
+            pick = rng.choice(t, n)
+            step = np.maximum(np.abs(pick), 1.0) * rng.choice([-1e-3, 0.0, 1e-3], n)
+            x[:, j] = pick + step
+    x[rng.random(x.shape) < 0.1] = np.nan
+    return x
