@@ -8,49 +8,21 @@ Apply query generators' (a test compares them).
 from __future__ import annotations
 
 from udfs.teradata.byom_check import COLUMNS
-from udfs.teradata.sql import script_command
+from udfs.teradata.sql import apply_call, script_call, script_command, search_path
 
 CHECK_FILE = "byom_check.py"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _returns() -> str:
-    return ", ".join(f"{name} {type_}" for name, type_ in COLUMNS)
+RETURNS = ", ".join(f"{name} {type_}" for name, type_ in COLUMNS)
 
 
 def script_check_query(database: str) -> str:
     """SET SESSION SEARCHUIFDBPATH and a SCRIPT call with no ON clause, so the script runs on
     every AMP (each node's tdpython3 is its own install): one row per package per AMP."""
     command = script_command(f"./{database}/{CHECK_FILE}", [])
-    lines = [
-        "SELECT * FROM Script(",
-        "\t",
-        f"\tSCRIPT_COMMAND({_literal(command)})",
-        f"\tdelimiter({_literal(chr(9))})",
-        f"\treturns({_literal(_returns())})",
-        ") as sqlmr",
-    ]
-    return f"SET SESSION SEARCHUIFDBPATH = {database};\n" + "\n".join(lines)
+    return search_path(database) + "\n" + script_call(["\t"], command, RETURNS)
 
 
 def apply_check_query(environment: str) -> str:
     """An APPLY call in the user environment, on one constant row (APPLY needs an input)."""
     command = script_command(CHECK_FILE, ["--operator", "apply"], "python3", prefix="")
-    lines = [
-        "SELECT * FROM Apply(",
-        '\tON (SELECT 1 AS x) AS "input"',
-        "\tPARTITION BY ANY",
-        "\t",
-        f"\treturns({_returns()})",
-        "\tUSING",
-        "\t",
-        f"\tAPPLY_COMMAND({_literal(command)})",
-        f"\tENVIRONMENT({_literal(environment)})",
-        "\tSTYLE('csv')",
-        "\tdelimiter(',') ",
-        ") as sqlmr",
-    ]
-    return "\n".join(lines)
+    on = ['\tON (SELECT 1 AS x) AS "input"', "\tPARTITION BY ANY", "\t"]
+    return apply_call(on, command, RETURNS, environment)

@@ -229,10 +229,20 @@ class ScriptQuery:
         """The runnable text: for SCRIPT, `SET SESSION SEARCHUIFDBPATH` (without it a fresh
         session cannot find ./<database>/byom_score.py) unless `set_session` is False; then
         the query, laid out as teradataml's Script / Apply query generators lay it out."""
-        query = self._apply_query() if self.operator == "apply" else self._script_query()
-        if set_session and self.operator == "script":
-            return f"SET SESSION SEARCHUIFDBPATH = {_ident(self.database)};\n{query}"
-        return query
+        returns = ", ".join(f"{_ident(n)} {t}" for n, t in self.returns())
+        if self.operator == "apply":
+            return apply_call(
+                self._on_lines(),
+                self.command(),
+                returns,
+                self.environment or "",
+                self.delimiter,
+                self.quotechar,
+            )
+        query = script_call(
+            self._on_lines(), self.command(), returns, self.delimiter, self.charset, self.quotechar
+        )
+        return f"{search_path(self.database)}\n{query}" if set_session else query
 
     def _on_lines(self) -> list[str]:
         dist, order = self.distribution()
@@ -241,31 +251,51 @@ class ScriptQuery:
             lines.append(f'\tORDER BY "{order}" ASC NULLS FIRST')
         return [*lines, "\t"]
 
-    def _returns(self) -> str:
-        return ", ".join(f"{_ident(n)} {t}" for n, t in self.returns())
 
-    def _script_query(self) -> str:
-        lines = ["SELECT * FROM Script(", *self._on_lines()]
-        lines.append(f"\tSCRIPT_COMMAND({_literal(self.command())})")
-        lines.append(f"\tdelimiter({_literal(self.delimiter)})")
-        lines.append(f"\treturns({_literal(self._returns())})")
-        if self.charset:
-            lines.append(f"\tcharset({_literal(self.charset)})")
-        if self.quotechar:
-            lines.append(f"\tquotechar({_literal(self.quotechar)})")
-        return "\n".join([*lines, ") as sqlmr"])
+def search_path(database: str) -> str:
+    """What a session must run once before SCRIPT can find ./<database>/ files."""
+    return f"SET SESSION SEARCHUIFDBPATH = {_ident(database)};"
 
-    def _apply_query(self) -> str:
-        lines = ["SELECT * FROM Apply(", *self._on_lines()]
-        lines += [f"\treturns({self._returns()})", "\tUSING", "\t"]
-        lines.append(f"\tAPPLY_COMMAND({_literal(self.command())})")
-        lines.append(f"\tENVIRONMENT({_literal(self.environment or '')})")
-        lines.append("\tSTYLE('csv')")
-        lines.append(f"\tdelimiter({_literal(self.delimiter)})")
-        if self.quotechar:
-            lines.append(f"\tquotechar({_literal(self.quotechar)})")
-        lines[-1] += " "  # teradataml's generator ends the last argument with a blank
-        return "\n".join([*lines, ") as sqlmr"])
+
+def script_call(
+    on: Sequence[str],
+    command: str,
+    returns: str,
+    delimiter: str = "\t",
+    charset: str | None = None,
+    quotechar: str | None = None,
+) -> str:
+    """A SCRIPT call as teradataml's Script query generator lays it out; `on` is the lines of
+    the ON clause (just "\t" for none, which runs the script once per AMP)."""
+    lines = ["SELECT * FROM Script(", *on]
+    lines.append(f"\tSCRIPT_COMMAND({_literal(command)})")
+    lines.append(f"\tdelimiter({_literal(delimiter)})")
+    lines.append(f"\treturns({_literal(returns)})")
+    if charset:
+        lines.append(f"\tcharset({_literal(charset)})")
+    if quotechar:
+        lines.append(f"\tquotechar({_literal(quotechar)})")
+    return "\n".join([*lines, ") as sqlmr"])
+
+
+def apply_call(
+    on: Sequence[str],
+    command: str,
+    returns: str,
+    environment: str,
+    delimiter: str = ",",
+    quotechar: str | None = None,
+) -> str:
+    """An APPLY call as teradataml's Apply query generator lays it out."""
+    lines = ["SELECT * FROM Apply(", *on, f"\treturns({returns})", "\tUSING", "\t"]
+    lines.append(f"\tAPPLY_COMMAND({_literal(command)})")
+    lines.append(f"\tENVIRONMENT({_literal(environment)})")
+    lines.append("\tSTYLE('csv')")
+    lines.append(f"\tdelimiter({_literal(delimiter)})")
+    if quotechar:
+        lines.append(f"\tquotechar({_literal(quotechar)})")
+    lines[-1] += " "  # teradataml's generator ends the last argument with a blank
+    return "\n".join([*lines, ") as sqlmr"])
 
 
 def install_statements(
