@@ -13,10 +13,10 @@ import numpy as np
 import pyarrow as pa
 
 from byom.errors import ByomError, InvalidModelError, ModelExistsError, UnknownModelError
-from byom.formats import check_size, detect_format, sha256_hex
+from byom.formats import detect_format, sha256_hex
 from byom.inputs import parse_input_map
 from byom.outputs import OutputKind, render
-from byom.scorers import load_scorer
+from byom.scorers import load_hashed_scorer
 from byom.scorers.base import ModelInput
 from byom.scoring import BoundModel
 
@@ -79,10 +79,9 @@ def prepare_model(
     """Validate a model before saving: it must load, and score a generated sample row."""
     if not model_id or not model_id.strip():
         raise ByomError("a model id must be a non-empty string")
-    check_size(blob, model_id)
-    fmt = detect_format(blob, model_id)
+    fmt = detect_format(blob, model_id)  # checks the size first
     sha = sha256_hex(blob)
-    scorer = load_scorer(blob, model_id)
+    scorer = load_hashed_scorer(blob, sha, model_id)  # hashed here, from the bytes: once
     input_map = parse_input_map(inputs)
     bound = BoundModel.create(model_id, scorer, input_map)
     try:
