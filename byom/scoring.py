@@ -238,25 +238,30 @@ def _resolve(table: str, model_id: str, data: pa.Buffer, input_map: str | None) 
     where = f"{table}\0{model_id}"
     version = _latest.get(where)
     held = None if version is None else held_bytes.get(f"{where}\0{version}")
-    same = held is not None and held[1] == input_map and data.equals(pa.py_buffer(held[0]))
-    if version is not None and held is not None and same:
-        # The same bytes as last time, compared in place: not copied, not hashed again.
-        return _bind_held(model_id, version, table, held)
+    if (
+        version is not None
+        and held is not None
+        and held[1] == input_map
+        and data.equals(pa.py_buffer(held[0]))
+    ):  # the same bytes as last time, compared in place: not copied, not hashed again
+        _bind_held(table, model_id, version, held)
+        return version
     blob = data.to_pybytes()
     sha = sha256_hex(blob)
     version = version_key(sha, input_map)
-    held_bytes.put(f"{where}\0{version}", (blob, input_map, sha), len(blob))
+    held = (blob, input_map, sha)
+    held_bytes.put(f"{where}\0{version}", held, len(blob))
     if len(_latest) > 64 * held_bytes.max_entries:
         _latest.clear()  # only a shortcut: a forgotten entry costs one hash
     _latest[where] = version
-    return _bind_held(model_id, version, table, (blob, input_map, sha))
+    _bind_held(table, model_id, version, held)
+    return version
 
 
-def _bind_held(model_id: str, version: str, table: str, held: _Held) -> str:
+def _bind_held(table: str, model_id: str, version: str, held: _Held) -> BoundModel:
     blob, input_map, sha = held
     key = _bound_key(table, model_id, version)
-    bound_cache.get_or_load(key, lambda: _bind_hashed(model_id, blob, sha, input_map))
-    return version
+    return bound_cache.get_or_load(key, lambda: _bind_hashed(model_id, blob, sha, input_map))
 
 
 def _bound_key(table: str, model_id: str, version: str) -> str:
@@ -272,8 +277,7 @@ def _bound_for(model_id: str, version: str, source: ModelSource) -> BoundModel:
         return found
     held = held_bytes.get(key)
     if held is not None:
-        blob, input_map, sha = held
-        return bound_cache.get_or_load(key, lambda: _bind_hashed(model_id, blob, sha, input_map))
+        return _bind_held(source.table, model_id, version, held)
     return bound_cache.get_or_load(key, lambda: _bind(model_id, version, source))
 
 
