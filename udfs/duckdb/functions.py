@@ -188,7 +188,8 @@ def _udf_names(con: Any, store: DuckDBModelStore) -> tuple[dict[OutputKind, str]
                 null_handling="special",
                 side_effects=False,
             )
-        # Volatile: it loads models, so DuckDB must neither fold nor skip it.
+        # Not volatile: DuckDB then computes the per-model subquery once per distinct model id
+        # (a volatile function would make it run the resolver for every row).
         con.create_function(
             prefix + token,
             _make_resolve_udf(source),
