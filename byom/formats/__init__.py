@@ -61,6 +61,21 @@ def register_format(fmt: ModelFormat) -> ModelFormat:
     return fmt
 
 
+def register_reader(name: str, module: str, how_to_export: str) -> ModelFormat:
+    """Register a format whose reader module (imported on first use, so sniffing other
+    formats never imports it) has `sniff(head)` and `load_scorer(blob, model_id)`."""
+
+    def sniff(head: bytes) -> bool:
+        result: bool = importlib.import_module(module).sniff(head)
+        return result
+
+    def load(blob: bytes, model_id: str) -> Scorer:
+        scorer: Scorer = importlib.import_module(module).load_scorer(blob, model_id)
+        return scorer
+
+    return register_format(ModelFormat(name, sniff, load, how_to_export))
+
+
 def registered_formats() -> list[ModelFormat]:
     """Every known format, byom's own first, then plugins in `BYOM_FORMATS` order."""
     global _builtins_loaded
@@ -124,6 +139,7 @@ __all__ = [
     "check_size",
     "detect_format",
     "register_format",
+    "register_reader",
     "registered_formats",
     "sha256_hex",
 ]
