@@ -165,7 +165,8 @@ class OnnxScorer(Scorer):
             raise InvalidModelError(f"{who} cannot be loaded by onnxruntime: {exc}") from exc
 
         #: (ensemble, how to score it) when the graph is a tree ensemble byom's kernel scores
-        self._trees = _lower_trees(proto, who)
+        one_thread = self._session if (threads or config.ONNX_THREADS) == 1 else None
+        self._trees = _lower_trees(proto, who, one_thread)
         self.tree_kernel = self._trees is not None
         self.inputs = tuple(self._describe_input(i, who, proto) for i in self._session.get_inputs())
         self._ranks = {i.name: len(i.shape) for i in self._session.get_inputs()}
@@ -258,10 +259,11 @@ class OnnxScorer(Scorer):
         return pred
 
 
-def _lower_trees(proto: Any, who: str) -> Any:
+def _lower_trees(proto: Any, who: str, session: Any = None) -> Any:
     """A tree-ensemble graph lowered to byom's kernel, kept only if it scores a generated batch
     (values on each side of every threshold, and NaN) as a one-thread onnxruntime session does:
-    labels identical, scores within 1e-6. Otherwise None (onnxruntime scores it)."""
+    labels identical, scores within 1e-6. Otherwise None (onnxruntime scores it). `session`,
+    when given, is such a session already loaded (the scorer's own, at one thread)."""
     from byom.trees.onnx_trees import lower
 
     try:
@@ -272,12 +274,13 @@ def _lower_trees(proto: Any, who: str) -> Any:
             return None
         ensemble, meta = lowered
         x = _probe_rows(ensemble, meta.width)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1  # onnxruntime's tree sums depend on its thread count
-        opts.log_severity_level = 3
-        session = ort.InferenceSession(
-            proto.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-        )
+        if session is None:  # onnxruntime's tree sums depend on its thread count
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 1
+            opts.log_severity_level = 3
+            session = ort.InferenceSession(
+                proto.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+            )
         inp = session.get_inputs()[0]
         feed = x.astype(np.float64 if inp.type == "tensor(double)" else np.float32)
         names = [o.name for o in session.get_outputs()]
