@@ -102,13 +102,12 @@ class SparkRegistration:
 
         A model replaced between reading the hashes and the bytes is read again (a few times),
         so a concurrent replace does not fail the caller."""
-        for attempt in range(_REFRESH_ATTEMPTS):
+        for _ in range(_REFRESH_ATTEMPTS - 1):
             try:
                 return self._refresh()
             except ModelChangedError:
-                if attempt == _REFRESH_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+                continue
+        return self._refresh()
 
     def _refresh(self) -> bool:
         with self._lock:
