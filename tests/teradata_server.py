@@ -32,6 +32,7 @@ the fixed `--model-id`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import logging
 import os
@@ -316,7 +317,8 @@ def _workdir(cwd: Path | None) -> Path:
     """The instances' working directory, holding a link per database of SEARCHUIFDBPATH."""
     workdir = cwd or deployed()
     link = workdir / DATABASE
-    if not link.exists():
+    # AMP threads start at once: whichever comes second finds the link made.
+    with contextlib.suppress(FileExistsError):
         link.symlink_to(deployed() / DATABASE, target_is_directory=True)
     return workdir
 
