@@ -66,3 +66,12 @@ def test_finish_writes_chart_and_json(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "x.json").read_text())
     assert data["groups"]["k"]["contenders"]["fast"]["ratio"] == 2.0
     assert data["other_processes_cores"] == pytest.approx(0.1) and data["model"] == "m"
+
+
+def test_chart_takes_groups_of_different_contenders(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    other = harness.Group("o", "other", {"base": (10, lambda: 1.0), "third": (10, lambda: 1.0)})
+    for s in other.series.values():
+        s.wall, s.cpu = [0.1, 0.2], [0.1, 0.2]
+    harness.chart([_group(), other], tmp_path / "c.png", "t", "base", {}, log_scale=True)
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"

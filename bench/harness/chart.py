@@ -18,40 +18,41 @@ def chart(
     colors: dict[str, str],
     log_scale: bool = False,
 ) -> None:
-    """Rows/s per contender (bars; median, whiskers min..max), one cluster per group, the ratio
-    to the baseline above each bar. A contender on fewer rows says so in the legend."""
+    """Rows/s per contender (bars; median, whiskers min..max), one cluster per group (of its own
+    contenders: groups may differ), the ratio to the baseline above each bar. A contender first
+    met on other rows than the first group's says so in the legend."""
     import matplotlib
     import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(groups[0].series)
-    width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(min(9.0, 3.0 + 0.9 * len(names) * len(groups)), 4.8), dpi=100)
+    slots = max(len(g.series) for g in groups)
+    fig, ax = plt.subplots(figsize=(min(16.0, 3.0 + 0.9 * slots * len(groups)), 4.8), dpi=100)
     rows = max(s.rows for s in groups[0].series.values())
     top, bottom = 0.0, float("inf")
-    for j, name in enumerate(names):
-        xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(groups))]
-        ys = [g.series[name].rps() for g in groups]
-        spans = [g.series[name].spread() for g in groups]
-        top, bottom = max(top, *(b for _, b in spans)), min(bottom, *(a for a, _ in spans))
-        n = groups[0].series[name].rows
-        ax.bar(
-            xs,
-            ys,
-            width * 0.92,
-            label=name if n == rows else f"{name}, {n:,} rows",
-            color=colors.get(name, "grey"),
-            yerr=np.array([[y - a, b - y] for y, (a, b) in zip(ys, spans, strict=True)]).T,
-            capsize=2,
-            error_kw={"elinewidth": 0.8, "ecolor": "#444"},
-        )
-        for x, y, (_, b), g in zip(xs, ys, spans, groups, strict=True):
+    labelled: set[str] = set()
+    for i, g in enumerate(groups):  # each group's own contenders, side by side
+        width = 0.8 / len(g.series)
+        for j, (name, s) in enumerate(g.series.items()):
+            x, y, (lo, hi) = i + (j - (len(g.series) - 1) / 2) * width, s.rps(), s.spread()
+            top, bottom = max(top, hi), min(bottom, lo)
+            label = name if s.rows == rows else f"{name}, {s.rows:,} rows"
+            ax.bar(
+                [x],
+                [y],
+                width * 0.92,
+                label=None if name in labelled else label,
+                color=colors.get(name, "grey"),
+                yerr=np.array([[y - lo], [hi - y]]),
+                capsize=2,
+                error_kw={"elinewidth": 0.8, "ecolor": "#444"},
+            )
+            labelled.add(name)
             text = f"{y / 1e3:,.0f}k"
-            if name != baseline:
+            if name != baseline and baseline in g.series:
                 text += f"\n{ratio(g.series, name, baseline):.2f}x"
-            ax.annotate(text, (x, b), xytext=(0, 3), textcoords="offset points", ha="center")
+            ax.annotate(text, (x, hi), xytext=(0, 3), textcoords="offset points", ha="center")
     _decorate(ax, groups, title, baseline, log_scale, (bottom, top))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
