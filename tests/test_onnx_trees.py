@@ -458,6 +458,7 @@ def test_opset5_malformed_graphs_do_not_lower():
         edit("nodes_splits", np.zeros(7, np.float64)),  # not the input's type
         edit("nodes_modes", np.array([6, 1, 6, 5, 2, 9, 0], np.uint8)),
         edit("membership_values", np.array([1, 2], np.float32)),  # one set for two nodes
+        edit("membership_values", np.array([1, np.inf, np.nan, 3, np.nan], np.float32)),
         edit("n_targets", 0),
     ]
     for proto in cases:

@@ -177,7 +177,7 @@ def lower(model: Any) -> tuple[TreeEnsemble, LoweredOnnx] | None:
     the reason: such a graph stays on onnxruntime)."""
     try:
         return _lower(model)
-    except (TreeEnsembleError, ValueError, KeyError, IndexError, TypeError):
+    except (TreeEnsembleError, ValueError, KeyError, IndexError, TypeError, ArithmeticError):
         return None
 
 
@@ -497,7 +497,7 @@ def _member_sets(modes: np.ndarray, members: np.ndarray) -> dict[int, list[float
         values = members[(ends[k - 1] + 1 if k else 0) : ends[k]].tolist()
         if not values:
             return None
-        whole = all(v == int(v) for v in values) and 0 <= min(values) <= max(values) < MAX_CATEGORY
+        whole = 0 <= min(values) <= max(values) < MAX_CATEGORY and all(v == int(v) for v in values)
         if not _small(values) and not whole:
             return None  # onnxruntime would test int(x) against non-integers or negatives
         sets[int(i)] = values
