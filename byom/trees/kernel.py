@@ -53,7 +53,7 @@ except ImportError:  # pragma: no cover - exercised where llvmlite is absent
 log = logging.getLogger(__name__)
 
 #: Part of every cache key: bump it whenever the generated code changes.
-KERNEL_VERSION = 1
+KERNEL_VERSION = 2
 #: Rows per block: all trees run over a block before the next.
 BLOCK_ROWS = 128
 #: Nodes per generated function (LLVM's optimisation time grows faster than linearly with a
@@ -62,6 +62,12 @@ CHUNK_NODES = 20_000
 #: Nodes per loop over the rows: each row's features are loaded once per group and its totals
 #: stay in registers; larger groups optimise more slowly (superlinearly).
 GROUP_NODES = 1_280
+#: Rows scored at once by a vector group (one SIMD lane each); the entry point takes a multiple
+#: of it (`Kernel.margins` scores a shorter tail through a padded copy).
+LANES = 8
+#: Trees with at most this many leaves, one output and no categorical split are scored
+#: branch-free, several rows at once (see `_Gen._vector_rows`); larger trees walk branches.
+VECTOR_LEAVES = 64
 #: Larger ensembles stay on the numpy path: compiling them would take tens of seconds.
 MAX_KERNEL_NODES = config.int_env("BYOM_KERNEL_MAX_NODES", 1_000_000)
 ENTRY = "byom_predict"
@@ -111,10 +117,21 @@ class Kernel:
         if any(len(c) != n for c in columns):
             raise ValueError("feature columns of different lengths")
         out = np.empty((n, self.n_outputs), np.float64)
-        if n:
-            pointers = (ctypes.c_void_p * len(columns))(*[c.ctypes.data for c in columns])
-            self._fn(pointers, n, out.ctypes.data)  # the GIL is released during the call
+        body = n - n % LANES
+        if body:
+            self._call(columns, body, out)
+        if body < n:  # the tail, padded to a whole vector of rows
+            tail = [np.zeros(LANES, np.float64) for _ in columns]
+            for padded, c in zip(tail, columns, strict=True):
+                padded[: n - body] = c[body:]
+            tail_out = np.empty((LANES, self.n_outputs), np.float64)
+            self._call(tail, LANES, tail_out)
+            out[body:] = tail_out[: n - body]
         return out
+
+    def _call(self, columns: list[np.ndarray], n: int, out: np.ndarray) -> None:
+        pointers = (ctypes.c_void_p * len(columns))(*[c.ctypes.data for c in columns])
+        self._fn(pointers, n, out.ctypes.data)  # the GIL is released during the call
 
 
 def margins(ensemble: TreeEnsemble, features: Sequence[np.ndarray]) -> np.ndarray:
@@ -157,7 +174,11 @@ class _Gen:
         self.ptr = self.f64.as_pointer()
         self.args = [self.ptr.as_pointer(), self.i64, self.i64, self.ptr]
         self.cats = self._global("cats", ir.IntType(32), e.cat_words.view(np.int32))
-        self.fabs = module.declare_intrinsic("llvm.fabs", [self.value])
+        self.vector = _vector_trees(e)
+        leaves = [
+            e.leaf_weight[e.leaf_start[i]] for t in sorted(self.vector) for i in self.vector[t][0]
+        ]
+        self.leaves = self._global("leaves", self.acc, np.asarray(leaves, self.dtype))
 
     def _global(self, name: str, ty: Any, values: np.ndarray) -> Any:
         if not values.size:
@@ -168,10 +189,21 @@ class _Gen:
         var.global_constant, var.linkage = True, "internal"
         return var
 
-    def _const(self, ty: Any, value: float) -> Any:
-        """A floating constant of type ty holding exactly numpy's rounding of value."""
+    def _const(self, ty: Any, value: float, lanes: int = 1) -> Any:
+        """A floating constant of type ty holding exactly numpy's rounding of value (splat
+        over `lanes` when more than one)."""
         dtype = np.float32 if ty == self.f32 else np.float64
-        return ir.Constant(ty, float(dtype(value)))
+        return _splat(ty, float(dtype(value)), lanes)
+
+    def _fabs(self, lanes: int) -> Any:
+        ty = _vec(self.value, lanes)
+        name = (
+            "llvm.fabs."
+            + (f"v{lanes}" if lanes > 1 else "")
+            + ("f32" if self.value == self.f32 else "f64")
+        )
+        existing = self.module.globals.get(name)
+        return existing or ir.Function(self.module, ir.FunctionType(ty, [ty]), name)
 
     def chunk(self, k: int, trees: range) -> Any:
         """`void chunk_k(double **columns, int64 start, int64 end, double *out)`: the trees of
@@ -185,12 +217,14 @@ class _Gen:
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         columns, start, end, out = fn.args
         col = {f: b.load(b.gep(columns, [ir.Constant(self.i64, f)])) for f in self._used(trees)}
-        for group in _groups(self.e, trees, GROUP_NODES):
+        for run in _runs(trees, self.vector):
+            vector = run.start in self.vector
+            for group in _groups(self.e, run, GROUP_NODES):
 
-            def rows(row: Any, group: range = group) -> None:
-                self._rows(b, group, row, col, out)
+                def rows(row: Any, group: range = group, vector: bool = vector) -> None:
+                    (self._vector_rows if vector else self._rows)(b, group, row, col, out)
 
-            _loop(b, start, end, rows)
+                _loop(b, start, end, rows, step=ir.Constant(self.i64, LANES) if vector else None)
         b.ret_void()
         return fn
 
@@ -232,6 +266,78 @@ class _Gen:
                 flush()
                 self._tree(b, t, x, lambda i: self._leaf(b, i, slot))
         flush()
+
+    def _vector_rows(self, b: Any, trees: range, row: Any, col: dict[int, Any], out: Any) -> None:
+        """LANES rows through a group of small trees at once, without a branch (QuickScorer):
+        each tree keeps a bitmask of its leaves in order (`yes` subtrees first); every split
+        whose test fails clears the leaves of its `yes` subtree; the leaf reached is the
+        lowest bit left. The same tests and the same additions in the same order as a walk."""
+        e = self.e
+        f64v = _vec(self.f64, LANES)
+        x = {}
+        for f in self._used(trees):
+            x[f] = b.load(b.bitcast(b.gep(col[f], [row]), f64v.as_pointer()), align=8)
+        totals: dict[int, Any] = {}
+        for t in trees:
+            order, masks, width, offset = self.vector[t]
+            o = int(e.leaf_output[e.leaf_start[order[0]]])
+            if o not in totals:
+                totals[o] = self._load_lanes(b, out, row, o)
+            mask_type = _vec(ir.IntType(width), LANES)
+            every = _splat(ir.IntType(width), -1, LANES)
+            reached = every
+            for i, mask in masks:
+                test = self._goes_yes(b, i, x[int(e.feature[i])], LANES)
+                reached = b.and_(
+                    reached, b.select(test, every, _splat(ir.IntType(width), mask, LANES))
+                )
+            leaf = b.call(self._cttz(mask_type), [reached, ir.Constant(ir.IntType(1), 0)])
+            index = b.add(b.zext(leaf, _vec(self.i64, LANES)), _splat(self.i64, offset, LANES))
+            values = ir.Constant(_vec(self.acc, LANES), ir.Undefined)
+            for lane in map(ir.Constant, [ir.IntType(32)] * LANES, range(LANES)):
+                at = b.gep(self.leaves, [ir.Constant(self.i64, 0), b.extract_element(index, lane)])
+                values = b.insert_element(values, b.load(at), lane)
+            totals[o] = b.fadd(totals[o], values)
+        for o, total in totals.items():
+            self._store_lanes(b, out, row, o, total)
+
+    def _cttz(self, ty: Any) -> Any:
+        name = f"llvm.cttz.v{ty.count}i{ty.element.width}"
+        existing = self.module.globals.get(name)
+        return existing or ir.Function(self.module, ir.FunctionType(ty, [ty, ir.IntType(1)]), name)
+
+    def _load_lanes(self, b: Any, out: Any, row: Any, o: int) -> Any:
+        """Output o of LANES consecutive rows, in the sum's type."""
+        n_out = self.e.n_outputs
+        f64v = _vec(self.f64, LANES)
+        if n_out == 1:
+            total = b.load(b.bitcast(b.gep(out, [row]), f64v.as_pointer()), align=8)
+        else:
+            total = ir.Constant(f64v, ir.Undefined)
+            for lane in range(LANES):
+                slot = b.add(
+                    b.mul(b.add(row, ir.Constant(self.i64, lane)), ir.Constant(self.i64, n_out)),
+                    ir.Constant(self.i64, o),
+                )
+                total = b.insert_element(
+                    total, b.load(b.gep(out, [slot])), ir.Constant(ir.IntType(32), lane)
+                )
+        return b.fptrunc(total, _vec(self.f32, LANES)) if self.acc == self.f32 else total
+
+    def _store_lanes(self, b: Any, out: Any, row: Any, o: int, total: Any) -> None:
+        n_out = self.e.n_outputs
+        f64v = _vec(self.f64, LANES)
+        if self.acc == self.f32:
+            total = b.fpext(total, f64v)
+        if n_out == 1:
+            b.store(total, b.bitcast(b.gep(out, [row]), f64v.as_pointer()), align=8)
+            return
+        for lane in range(LANES):
+            slot = b.add(
+                b.mul(b.add(row, ir.Constant(self.i64, lane)), ir.Constant(self.i64, n_out)),
+                ir.Constant(self.i64, o),
+            )
+            b.store(b.extract_element(total, ir.Constant(ir.IntType(32), lane)), b.gep(out, [slot]))
 
     def _tree(self, b: Any, t: int, x: dict[int, Any], leaf: Any) -> Any:
         """Tree t on one row: one block per node reached, built iteratively (trees may be
@@ -278,12 +384,13 @@ class _Gen:
             total = b.fadd(total, self._const(self.acc, e.leaf_weight[j]))
             b.store(b.fpext(total, self.f64) if self.acc == self.f32 else total, ptr)
 
-    def _goes_yes(self, b: Any, i: int, x: Any) -> Any:
-        """i1: whether node i sends value x (a double from the column) to its `yes` child."""
+    def _goes_yes(self, b: Any, i: int, x: Any, lanes: int = 1) -> Any:
+        """i1 (one per lane): whether node i sends value x (a double from the column) to its
+        `yes` child."""
         e = self.e
         kind, op, to_yes = int(e.missing_kind[i]), int(e.op[i]), bool(e.missing[i] == e.yes[i])
-        v = b.fptrunc(x, self.f32) if self.value == self.f32 else x
-        if op == IN:
+        v = b.fptrunc(x, _vec(self.f32, lanes)) if self.value == self.f32 else x
+        if op == IN:  # scalar only: trees with categorical splits are not vectorized
             if kind == NAN_AS_ZERO:
                 v = b.select(b.fcmp_unordered("uno", v, v), ir.Constant(self.value, 0.0), v)
             test = self._in_set(b, i, v)  # false on NaN
@@ -293,19 +400,21 @@ class _Gen:
             # One comparison: an ordered predicate is false on NaN, an unordered one true, so
             # the predicate's kind is where NaN goes: through the comparison (NAN_COMPARES:
             # true only for NEQ), compared as 0.0 (NAN_AS_ZERO), to `missing` (the NaN rules).
-            t = self._const(self.value, e.threshold[i])
+            threshold = float(
+                (np.float32 if self.value == self.f32 else np.float64)(e.threshold[i])
+            )
             if kind == NAN_COMPARES:
                 nan_yes = op == NEQ
             elif kind == NAN_AS_ZERO:
-                nan_yes = _holds(op, 0.0, float(t.constant))
+                nan_yes = _holds(op, 0.0, threshold)
             else:
                 nan_yes = to_yes
             compare = b.fcmp_unordered if nan_yes else b.fcmp_ordered
-            test = compare(_PREDICATES[op], v, t)
+            test = compare(_PREDICATES[op], v, _splat(self.value, threshold, lanes))
         if kind == MISSING_ZERO:  # NaN or |v| <= 1e-35 (in the compared type)
-            zero = self._const(self.value, ZERO_THRESHOLD)
-            missing = b.fcmp_unordered("<=", b.call(self.fabs, [v]), zero)
-            test = b.select(missing, ir.Constant(ir.IntType(1), int(to_yes)), test)
+            zero = self._const(self.value, ZERO_THRESHOLD, lanes)
+            missing = b.fcmp_unordered("<=", b.call(self._fabs(lanes), [v]), zero)
+            test = b.select(missing, _splat(ir.IntType(1), int(to_yes), lanes), test)
         return test
 
     def _in_set(self, b: Any, i: int, v: Any) -> Any:
@@ -369,6 +478,72 @@ class _Gen:
             total = b.fptrunc(total, self.f32)
         value = b.fadd(self._at(b, base, s, n_out), b.fdiv(total, self._at(b, count, s, n_out)))
         b.store(b.fpext(value, self.f64) if self.acc == self.f32 else value, ptr)
+
+
+def _vec(ty: Any, lanes: int) -> Any:
+    return ty if lanes == 1 else ir.VectorType(ty, lanes)
+
+
+def _splat(ty: Any, value: Any, lanes: int) -> Any:
+    return (
+        ir.Constant(ty, value)
+        if lanes == 1
+        else ir.Constant(ir.VectorType(ty, lanes), [value] * lanes)
+    )
+
+
+def _vector_trees(e: TreeEnsemble) -> dict[int, tuple[list[int], list[tuple[int, int]], int, int]]:
+    """The trees scored branch-free: tree -> (its leaves in order, `yes` subtrees first;
+    (split, mask of the leaves left when its test fails) per split; the mask's width in bits;
+    the offset of its first leaf in the table of leaf values)."""
+    trees: dict[int, tuple[list[int], list[tuple[int, int]], int, int]] = {}
+    offset = 0
+    ends = np.append(e.roots[1:], e.n_nodes)
+    for t in range(e.n_trees):
+        nodes = slice(int(e.roots[t]), int(ends[t]))
+        leaf = e.feature[nodes] < 0
+        n_leaves = int(leaf.sum())
+        if (
+            n_leaves > VECTOR_LEAVES
+            or (e.op[nodes] == IN).any()
+            or (e.leaf_count[nodes][leaf] != 1).any()
+            or len(set(e.leaf_output[e.leaf_start[nodes][leaf]].tolist())) != 1
+        ):
+            continue
+        order: list[int] = []
+        span: dict[int, tuple[int, int]] = {}
+        masks: list[tuple[int, int]] = []
+        width = max(8, 1 << (n_leaves - 1).bit_length())
+        every = (1 << width) - 1
+        stack = [(int(e.roots[t]), False)]
+        while stack:
+            i, done = stack.pop()
+            yes, no = int(e.yes[i]), int(e.no[i])
+            if e.feature[i] < 0:
+                span[i] = (len(order), len(order) + 1)
+                order.append(i)
+            elif done:
+                span[i] = (span[yes][0], span[no][1])
+                lo, hi = span[yes]
+                mask = every ^ ((1 << hi) - (1 << lo))
+                masks.append((i, mask - (1 << width) if mask >> (width - 1) else mask))
+            else:
+                stack.extend(((i, True), (no, False), (yes, False)))
+        masks.sort()
+        trees[t] = (order, masks, width, offset)
+        offset += len(order)
+    return trees
+
+
+def _runs(trees: range, vector: dict[int, Any]) -> list[range]:
+    """Consecutive trees alike in whether they are scored branch-free."""
+    runs, start = [], trees.start
+    for t in range(trees.start + 1, trees.stop):
+        if (t in vector) != (start in vector):
+            runs.append(range(start, t))
+            start = t
+    runs.append(range(start, trees.stop))
+    return runs
 
 
 def _groups(e: TreeEnsemble, trees: range, nodes: int) -> list[range]:
