@@ -45,9 +45,9 @@ def _cache(tmp_path, monkeypatch):
     kernel_cache.clear_memory()
 
 
-def random_tree(rng, n_features, n_outputs, depth, multi=False):
-    """A random tree of Nodes: every op and missing rule, categorical sets, one or several
-    (output, weight) pairs per leaf."""
+def random_tree(rng, n_features, n_outputs, depth, multi=False, ops=OPS, output=None):
+    """A random tree of Nodes: every op (of `ops`) and missing rule, categorical sets, one or
+    several (output, weight) pairs per leaf (or all to `output`)."""
     nodes: list[Node] = []
 
     def grow(level):
@@ -56,10 +56,11 @@ def random_tree(rng, n_features, n_outputs, depth, multi=False):
         if level == depth or (level > 1 and rng.random() < 0.2):
             pairs = rng.integers(1, 3) if multi else 1
             nodes[i].leaf = [
-                (int(rng.integers(n_outputs)), float(rng.normal())) for _ in range(pairs)
+                (int(rng.integers(n_outputs)) if output is None else output, float(rng.normal()))
+                for _ in range(pairs)
             ]
             return i
-        op = int(rng.choice(OPS))
+        op = int(rng.choice(ops))
         yes, no = grow(level + 1), grow(level + 1)
         threshold = float(rng.choice([0.0, -0.5, 1e-36, rng.normal(), 1.0 / 3.0]))
         nodes[i] = Node(
@@ -80,9 +81,22 @@ def random_tree(rng, n_features, n_outputs, depth, multi=False):
     return nodes
 
 
-def random_ensemble(seed=0, n_trees=12, n_features=5, n_outputs=1, multi=False, **options):
+def random_ensemble(
+    seed=0, n_trees=12, n_features=5, n_outputs=1, multi=False, vector=False, **options
+):
+    """`vector`: most trees as the kernel scores branch-free (no categorical split, one
+    output each), the rest not (a categorical split, or deeper than VECTOR_LEAVES leaves)."""
     rng = np.random.default_rng(seed)
-    trees = [random_tree(rng, n_features, n_outputs, 6, multi) for _ in range(n_trees)]
+    if vector:
+        numeric = tuple(op for op in OPS if op != IN)
+        trees = [
+            random_tree(rng, n_features, n_outputs, 6, ops=numeric, output=t % n_outputs)
+            if t % 4
+            else random_tree(rng, n_features, n_outputs, 6 if t % 8 else 9, output=0)
+            for t in range(n_trees)
+        ]
+    else:
+        trees = [random_tree(rng, n_features, n_outputs, 6, multi) for _ in range(n_trees)]
     base = rng.normal(size=n_outputs)
     return TreeEnsemble.build(trees, n_features, n_outputs, base, **options)
 
@@ -129,16 +143,28 @@ def assert_identical(e, features):
     ],
     ids=["f64", "float32", "sum_float32", "xgboost-like", "average", "average-f32"],
 )
-@pytest.mark.parametrize("outputs", [(1, False), (3, False), (4, True)], ids=["1", "3", "multi"])
+@pytest.mark.parametrize(
+    "outputs",
+    [(1, False, False), (3, False, False), (4, True, False), (1, False, True), (3, False, True)],
+    ids=["1", "3", "multi", "1-vector", "3-vector"],
+)
 def test_bit_identical_to_numpy(options, outputs):
-    n_outputs, multi = outputs
-    e = random_ensemble(seed=len(options) + n_outputs, n_outputs=n_outputs, multi=multi, **options)
-    assert_identical(e, random_features(5_000, e.n_features))
+    n_outputs, multi, vector = outputs
+    e = random_ensemble(
+        seed=len(options) + n_outputs, n_outputs=n_outputs, multi=multi, vector=vector, **options
+    )
+    branch_free = kernel._vector_trees(e)
+    if vector:  # both kinds of tree, in one ensemble
+        assert 0 < len(branch_free) < e.n_trees
+    assert_identical(e, random_features(5_001, e.n_features))
 
 
-@pytest.mark.parametrize("n", [0, 1, kernel.BLOCK_ROWS - 1, kernel.BLOCK_ROWS + 3, 1_001])
-def test_row_counts(n):
-    e = random_ensemble(seed=3, n_outputs=2)
+@pytest.mark.parametrize("vector", [False, True], ids=["branches", "vector"])
+@pytest.mark.parametrize(
+    "n", [0, 1, kernel.LANES - 1, kernel.LANES + 1, kernel.BLOCK_ROWS + 3, 1_001]
+)
+def test_row_counts(n, vector):
+    e = random_ensemble(seed=3, n_outputs=2, vector=vector)
     assert_identical(e, random_features(n, e.n_features))
 
 
