@@ -44,12 +44,14 @@ def write_input(X: np.ndarray, path: Path) -> None:
     pacsv.write_csv(table, path, write_options=options)
 
 
-def run_script(data: Path, model: Path) -> bytes:
-    """One script instance over a pipe; its stdout (id and score per row)."""
+def run_script(data: Path, model: Path, inputs: str = ",".join(COLS)) -> bytes:
+    """One script instance over a pipe; its stdout (id and score per row). inputs: the input
+    map (the default feeds the ONNX model's one tensor; a model of named inputs takes
+    ``f0=f0;f1=f1;...``)."""
     columns = ",".join(["id:BIGINT"] + [f"{c}:FLOAT" for c in COLS])
     cmd = [sys.executable, str(SCRIPT), "--columns", columns, "--model-id", "m"]
     cmd += ["--model-file", f"m={model}", "--accumulate", "id", "--outputs", "score"]
-    cmd += ["--inputs", ",".join(COLS)]
+    cmd += ["--inputs", inputs]
     with data.open("rb") as stdin:
         done = subprocess.run(cmd, stdin=stdin, capture_output=True, check=False)
     if done.returncode != 0:

@@ -58,9 +58,9 @@ from workload import COLS, Models, arrow_table, build_models, ort_proba, ort_ses
 KERNEL, ORT, LLEAVES = "byom kernel", "onnxruntime", "lleaves"
 LGB, XGB = "LightGBM predict", "XGBoost predict"
 DUCK_LGB, DUCK_ONNX = "DuckDB score(m, t), LightGBM text", "DuckDB score(m, t), ONNX"
-SPARK_BYOM = "Spark byom score(m, struct(*)), LightGBM text"
-MLFLOW = "Spark MLflow spark_udf, mlflow.lightgbm"
-TD_BYOM = "Teradata byom_score.py, LightGBM text"
+SPARK_BYOM = "Spark byom, LightGBM text"
+MLFLOW = "Spark MLflow spark_udf (lightgbm)"
+TD_BYOM = "byom_score.py, LightGBM text"
 COLORS = {KERNEL: "#1f77b4", ORT: "#d62728", LLEAVES: "#17becf", LGB: "#2ca02c", XGB: "#8c564b"}
 COLORS |= {DUCK_LGB: "#9467bd", DUCK_ONNX: "#c5b0d5", SPARK_BYOM: "#7fb2dc", MLFLOW: "#ff7f0e"}
 COLORS |= {TD_BYOM: "#e377c2"}
@@ -171,7 +171,7 @@ def one_thread(e: Entry) -> h.Group:
     if e.lleaves is not None:
         contenders[LLEAVES] = (n, e.lleaves.run)
     contenders[m.native_name] = (n, lambda: m.predict(X64, 1))
-    return h.Group(f"{m.key} 1 thr", f"{m.key}, {n:,} rows, 1 thread", contenders)
+    return h.Group(f"{m.key} 1 thr", f"{m.key}, 1 thread", contenders)
 
 
 def lgb100_groups(e: Entry, models: Models) -> list[h.Group]:
@@ -191,7 +191,7 @@ def lgb100_groups(e: Entry, models: Models) -> list[h.Group]:
     }
     contenders |= {name: (n, fn) for name, fn in duck.items()}
     enter = lambda: con.execute("SET threads=2")  # noqa: E731
-    group = h.Group("lgb100 2 thr", f"lgb100, {n:,} rows, 2 threads", contenders, enter)
+    group = h.Group("lgb100 2 thr", "lgb100, 2 threads", contenders, enter)
     assert np.array_equal(two(e.columns), e.kernel.margins(e.columns))
     return [one, group]
 
@@ -222,7 +222,7 @@ def spark_group(models: Models, tmp: Path) -> tuple[h.Group, Any]:
         SPARK_BYOM: (n, lambda: float(st.spark.sql(q).collect()[0][0])),
         MLFLOW: (n, lambda: float(st.df.select(F.sum(udf(*COLS))).collect()[0][0])),
     }
-    return h.Group("spark", f"Spark local[2], {n:,} rows (onnxruntime: 2 thr)", contenders), st
+    return h.Group("spark", "Spark local[2] (onnxruntime 2 thr)", contenders), st
 
 
 def teradata_group(models: Models, tmp: Path) -> h.Group:
@@ -235,10 +235,10 @@ def teradata_group(models: Models, tmp: Path) -> h.Group:
     write_input(models.X, data)
     sess, n = ort_session(models.onnx, 1), len(models.X)
     contenders: dict[str, tuple[int, Callable[[], Any]]] = {
-        TD_BYOM: (n, lambda: run_script(data, model)),
+        TD_BYOM: (n, lambda: run_script(data, model, ";".join(f"{c}={c}" for c in COLS))),
         ORT: (n, lambda: ort_proba(sess, models.X)),
     }
-    return h.Group("teradata", f"Teradata script over a pipe, {n:,} rows", contenders)
+    return h.Group("teradata", "Teradata script, pipe", contenders)
 
 
 def model_checks(e: Entry, g: h.Group) -> dict[str, dict[str, Any]]:
@@ -330,10 +330,12 @@ def build(args: Any, models: Models, tmp: Path) -> list[Entry]:
         rounds = args.compile_rounds if m.key == "lgb100" else 1
         print(f"Compiling {m.key} ({rounds} round(s)) ...", flush=True)
         times, kernel = compile_and_load(tm.ensemble_of(m.native, m.key), rounds)
+        print(f"  compile {times['compile_s']:.2f} s, disk load {times['disk_load_s']:.4f} s")
         e = Entry(m, kernel, m.columns, times)
         if python is not None and m.lightgbm_text is not None:
             print(f"lleaves {lleaves_version}: compiling {m.key} ...", flush=True)
             e.lleaves = tm.Lleaves(python, m.lightgbm_text, m.X, tmp)
+            print(f"  {e.lleaves.compiled}", flush=True)
         entries.append(e)
     return entries
 
@@ -379,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
             checks |= check(groups["teradata"].series[TD_BYOM].value, proba)
         lines = targets(groups, entries)
         out = h.Outcome("trees", list(groups.values()), log, ORT, CPU, lines, checks)
-        title = "Tree models: byom's kernel, DuckDB, Spark and Teradata vs onnxruntime (1 run)"
+        rows = ", ".join(f"{e.model.key} {len(e.model.X):,}" for e in entries)
+        title = f"Tree models in one run (rows: {rows}): byom vs onnxruntime, lleaves, MLflow"
         extra = {
             "models": {e.model.key: e.model.title for e in entries},
             "rows_per_model": {e.model.key: len(e.model.X) for e in entries},
