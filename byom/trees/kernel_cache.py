@@ -16,6 +16,7 @@ wins; both files are the same code). Loading an entry takes milliseconds; compil
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -23,6 +24,7 @@ import stat
 import tempfile
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,26 +68,39 @@ def kernel_for(ensemble: TreeEnsemble) -> k.Kernel | None:
     if reason is not None:
         k.notice(reason)
         return None
-    key = kernel_key(ensemble)
+    # Hashing every array costs milliseconds: an engine scores batches of a few thousand rows,
+    # so the key is computed once per ensemble object (ensembles are not changed once built).
+    known = _keys.get(id(ensemble))
+    if known is not None and known[0]() is ensemble:
+        key = known[1]
+    else:
+        key = kernel_key(ensemble)
+        _keys[id(ensemble)] = (weakref.ref(ensemble), key)
+        weakref.finalize(ensemble, _keys.pop, id(ensemble), None)
     return _memory.get_or_load(key, lambda: _load_or_compile(ensemble, key))
 
 
-def kernel_key(e: TreeEnsemble) -> str:
-    """sha256 of the ensemble's content, the kernel version and the machine."""
+#: id(ensemble) -> (a weak reference to it, its key); an entry leaves with its ensemble.
+_keys: dict[int, tuple[weakref.ref[TreeEnsemble], str]] = {}
+
+
+@functools.cache
+def _machine() -> tuple[object, ...]:
+    """What the object code depends on beside the model: LLVM and the CPU it compiles for."""
     llvm = k.llvm
-    h = hashlib.sha256()
-    machine = (
-        k.KERNEL_VERSION,
-        k.BLOCK_ROWS,
-        k.CHUNK_NODES,
-        k.GROUP_NODES,
-        k.ZERO_THRESHOLD,
+    return (
         llvm.llvm_version_info,
         llvm.get_process_triple(),
         llvm.get_host_cpu_name(),
         llvm.get_host_cpu_features().flatten(),
     )
-    h.update(repr(machine).encode())
+
+
+def kernel_key(e: TreeEnsemble) -> str:
+    """sha256 of the ensemble's content, the kernel version and the machine."""
+    h = hashlib.sha256()
+    layout = (k.KERNEL_VERSION, k.BLOCK_ROWS, k.CHUNK_NODES, k.GROUP_NODES, k.LANES)
+    h.update(repr((*layout, k.VECTOR_LEAVES, k.ZERO_THRESHOLD, *_machine())).encode())
     h.update(repr((e.n_features, e.n_outputs, e.float32, e.sum_float32, e.aggregate)).encode())
     for name in _ARRAYS:
         a = np.ascontiguousarray(getattr(e, name))

@@ -83,6 +83,8 @@ class TreeScorer(Scorer):
         raw_out = raw[:, 0] if raw.shape[1] == 1 else raw
         if self.task == "regression":
             pred.value = values[:, 0]
+            if not full:
+                return pred
             pred.outputs[self.target or "prediction"] = pa.array(pred.value)
             pred.outputs[self._raw_output] = pa.array(raw_out)
             return pred
@@ -90,6 +92,8 @@ class TreeScorer(Scorer):
             np.column_stack([1.0 - values[:, 0], values[:, 0]]) if values.shape[1] == 1 else values
         )
         pred.probabilities = probabilities
+        if not full:  # `score` needs the probabilities only
+            return pred
         labels = np.asarray(self.classes, dtype=object)[np.argmax(probabilities, axis=1)]
         pred.labels = pa.array(labels, pa.string())
         pred.outputs[self.target or "label"] = pred.labels
