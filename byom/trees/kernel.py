@@ -53,7 +53,7 @@ except ImportError:  # pragma: no cover - exercised where llvmlite is absent
 log = logging.getLogger(__name__)
 
 #: Part of every cache key: bump it whenever the generated code changes.
-KERNEL_VERSION = 2
+KERNEL_VERSION = 3
 #: Rows per block: all trees run over a block before the next.
 BLOCK_ROWS = 128
 #: Nodes per generated function (LLVM's optimisation time grows faster than linearly with a
@@ -207,24 +207,49 @@ class _Gen:
 
     def chunk(self, k: int, trees: range) -> Any:
         """`void chunk_k(double **columns, int64 start, int64 end, double *out)`: the trees of
-        the chunk over rows [start, end), added to out; a loop over the rows per group of
-        trees, each row's features loaded once and its totals kept in registers."""
-        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), self.args), f"chunk_{k}")
-        fn.linkage = "internal"
-        fn.attributes.add("nounwind")
-        for arg in (fn.args[0], fn.args[3]):
-            arg.add_attribute("noalias")
+        the chunk over rows [start, end), added to out, group by group: a loop over the rows
+        (LANES at a time) for branch-free groups; for the others a call per row of a function
+        holding the group's branches, each row's features loaded once and its totals kept in
+        registers. (In a loop, LLVM hoists every threshold into a register and its register
+        allocator then takes minutes over large trees.)"""
+        fn = self._function(f"chunk_{k}", self.args)
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         columns, start, end, out = fn.args
         col = {f: b.load(b.gep(columns, [ir.Constant(self.i64, f)])) for f in self._used(trees)}
         for run in _runs(trees, self.vector):
-            vector = run.start in self.vector
             for group in _groups(self.e, run, GROUP_NODES):
+                if run.start in self.vector:
 
-                def rows(row: Any, group: range = group, vector: bool = vector) -> None:
-                    (self._vector_rows if vector else self._rows)(b, group, row, col, out)
+                    def rows(row: Any, group: range = group) -> None:
+                        self._vector_rows(b, group, row, col, out)
 
-                _loop(b, start, end, rows, step=ir.Constant(self.i64, LANES) if vector else None)
+                    _loop(b, start, end, rows, step=ir.Constant(self.i64, LANES))
+                else:
+                    one_row = self._row_function(f"chunk_{k}_{group.start}", group)
+
+                    def call(row: Any, one_row: Any = one_row) -> None:
+                        b.call(one_row, [columns, row, out])
+
+                    _loop(b, start, end, call)
+        b.ret_void()
+        return fn
+
+    def _function(self, name: str, args: list[Any]) -> Any:
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), args), name)
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        fn.attributes.add("noinline")  # compiled one by one: codegen time grows faster than size
+        for arg in (fn.args[0], fn.args[-1]):
+            arg.add_attribute("noalias")
+        return fn
+
+    def _row_function(self, name: str, trees: range) -> Any:
+        """`void name(double **columns, int64 row, double *out)`: one row through the trees."""
+        fn = self._function(name, [self.ptr.as_pointer(), self.i64, self.ptr])
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        columns, row, out = fn.args
+        col = {f: b.load(b.gep(columns, [ir.Constant(self.i64, f)])) for f in self._used(trees)}
+        self._rows(b, trees, row, col, out)
         b.ret_void()
         return fn
 
