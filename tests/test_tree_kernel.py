@@ -168,6 +168,16 @@ def test_row_counts(n, vector):
     assert_identical(e, random_features(n, e.n_features))
 
 
+def test_negative_values_in_no_category_set():
+    """XGBoost's rule (x < 0 is no category, though -0.5 truncates to 0) in both paths."""
+    e = random_ensemble(seed=5, n_outputs=2)
+    e.negative_not_in_set = True
+    features = random_features(3_000, e.n_features)
+    for column in features[:3]:
+        column[::7] = -0.5
+    assert_identical(e, features)
+
+
 def test_every_op_and_missing_rule_on_one_split():
     """One split per (op, rule, missing side), against every special value."""
     features = random_features(2_000, 1, seed=7)

@@ -262,3 +262,24 @@ def test_ubjson_counts_and_nesting_bounded():
     assert loads(b"[$l#i\x02\x00\x00\x00\x01\xff\xff\xff\xff").tolist() == [1, -1]
     with pytest.raises(InvalidModelError, match="'u'"):
         load_scorer(b"{L" + (2**40).to_bytes(8, "big") + b"learner", "u")
+
+
+def test_fractional_and_negative_codes_route_as_xgboost(categorical, tmp_path):
+    """Codes given as numbers: xgboost truncates a fractional code, and takes any negative
+    one (even -0.5, which truncates to 0) as no category at all (`common::InvalidCat`)."""
+    booster, _ = categorical
+    doc = json.loads(_blob(booster, "json", tmp_path))
+    doc["learner"]["gradient_booster"]["model"].pop("cats")
+    scorer = load_scorer(json.dumps(doc).encode(), "codes")
+    odd = np.array([-0.5, -0.0, 0.0, 0.5, 0.99, -1.0, -3.5, 1.5, 2.7, 38.9, 39.5, 40.0, 1e9])
+    n = len(odd) * 4
+    X = np.column_stack(
+        [
+            np.resize([-1.0, 0.5, 2.0, -0.25], n),
+            np.resize(odd, n),
+            np.repeat([0.0, 1.0, -0.5, 2.5], len(odd)),
+        ]
+    )
+    dm = xgb.DMatrix(X, feature_names=["a", "c", "d"], feature_types=["q", "c", "c"])
+    got = scorer.predict({"a": X[:, 0], "c": X[:, 1], "d": X[:, 2]}, n).value
+    assert_close(got, booster.predict(dm), EXACT)

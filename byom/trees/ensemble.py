@@ -15,7 +15,8 @@ written once is exact for all of them:
   op but NEQ).
 - `IN` splits: the set is `cat_words[cat_start[i] : cat_start[i] + cat_len[i]]`, a bitset of
   32-bit words; the value tested is x truncated toward zero (C's `(int)x`, as LightGBM and
-  XGBoost do); a negative value or one past the bitset is not in the set. NaN follows
+  XGBoost do); a negative value or one past the bitset is not in the set (with
+  `negative_not_in_set`, nor is a value in (-1, 0) that truncates to 0). NaN follows
   `missing_kind` like any other split.
 - `missing[i]` is always `yes[i]` or `no[i]`: formats route missing values to one side.
 - Leaves (`feature[i] == -1`) add (output, weight) pairs: `leaf_start[i]`, `leaf_count[i]` into
@@ -109,6 +110,9 @@ class TreeEnsemble:
     #: computes it (`byom.trees.expf`: sigmoid 1/(1+expf(-m)), softmax with a double sum,
     #: expf); numpy's exp differs from it in the last bit.
     transform_float32: bool = False
+    #: IN splits: a value below zero is in no set (XGBoost: a negative category is invalid),
+    #: rather than truncated first (LightGBM and ONNX: -0.5 is category 0).
+    negative_not_in_set: bool = False
     #: Trees adding to each output (for "average"), computed by `build`.
     trees_per_output: np.ndarray = field(default_factory=lambda: np.zeros(0))
     #: The tree's depth bound, for kernels that unroll (computed by `build`).

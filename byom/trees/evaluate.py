@@ -84,9 +84,10 @@ def _compare(e: TreeEnsemble, node: np.ndarray, value: np.ndarray, t: np.ndarray
 
 def _in_set(e: TreeEnsemble, node: np.ndarray, value: np.ndarray) -> np.ndarray:
     """int(x) (truncated toward zero) in the node's bitset; NaN, negatives and values past
-    the bitset are not."""
+    the bitset are not (nor (-1, 0) with `negative_not_in_set`)."""
     with np.errstate(invalid="ignore"):
-        finite = np.isfinite(value) & (value > -1) & (value < 2**31)
+        lower = value >= 0 if e.negative_not_in_set else value > -1
+        finite = np.isfinite(value) & lower & (value < 2**31)
         code = np.where(finite, np.trunc(np.where(finite, value, 0)), -1).astype(np.int64)
     word = code // 32
     inside = finite & (code >= 0) & (word < e.cat_len[node])

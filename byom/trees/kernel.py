@@ -448,7 +448,11 @@ class _Gen:
         length = int(e.cat_len[i])
         if self.cats is None or length == 0:
             return ir.Constant(ir.IntType(1), 0)
-        lower = b.fcmp_ordered(">", v, ir.Constant(self.value, -1.0))
+        lower = (
+            b.fcmp_ordered(">=", v, ir.Constant(self.value, 0.0))
+            if e.negative_not_in_set
+            else b.fcmp_ordered(">", v, ir.Constant(self.value, -1.0))
+        )
         upper = b.fcmp_ordered("<", v, ir.Constant(self.value, float(min(32 * length, 2**31))))
         inside = b.and_(lower, upper)
         # fptosi of a value outside the range is poison: convert a safe value instead.

@@ -101,7 +101,8 @@ def kernel_key(e: TreeEnsemble) -> str:
     h = hashlib.sha256()
     layout = (k.KERNEL_VERSION, k.BLOCK_ROWS, k.CHUNK_NODES, k.GROUP_NODES, k.LANES)
     h.update(repr((*layout, k.VECTOR_LEAVES, k.ZERO_THRESHOLD, *_machine())).encode())
-    h.update(repr((e.n_features, e.n_outputs, e.float32, e.sum_float32, e.aggregate)).encode())
+    flags = (e.float32, e.sum_float32, e.aggregate, e.negative_not_in_set)
+    h.update(repr((e.n_features, e.n_outputs, *flags)).encode())
     for name in _ARRAYS:
         a = np.ascontiguousarray(getattr(e, name))
         h.update(f"{name} {a.dtype.str} {a.shape}".encode())

@@ -155,6 +155,7 @@ def read_model(blob: bytes, model_id: str = "") -> XGBoostModel:
     except TreeEnsembleError as exc:
         raise r.fail(str(exc)) from None
     ensemble.transform_float32 = True
+    ensemble.negative_not_in_set = True  # common::InvalidCat: x < 0
     if task == "classification":
         classes = [str(i) for i in range(2 if n_outputs == 1 else n_outputs)]
     else:
