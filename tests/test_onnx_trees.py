@@ -196,6 +196,19 @@ def test_graph_with_a_scaler_stays_on_onnxruntime():
     assert_close(pred.probabilities, want["probabilities"], KERNEL)
 
 
+def test_ensemble_over_the_kernel_bound_stays_on_onnxruntime(monkeypatch):
+    """Where the kernel would not compile, onnxruntime scores it (not the slower numpy path)."""
+    from byom.trees import kernel
+
+    name = LOWERED[0]
+    blob = model(name)
+    monkeypatch.setattr(kernel, "MAX_KERNEL_NODES", 1)
+    scorer = OnnxScorer(blob, name)
+    assert not scorer.tree_kernel
+    x = _rows(500)
+    _check(scorer.predict({"input": x}, len(x), full=True), _onnxruntime(blob, x), len(x))
+
+
 def test_lowered_ensemble_has_onnx_semantics():
     """The representation itself: float32 comparisons, NaN through the comparison."""
     import onnx

@@ -273,6 +273,8 @@ def _lower_trees(proto: Any, who: str, session: Any = None) -> Any:
         if lowered is None:
             return None
         ensemble, meta = lowered
+        if _kernel_unavailable(ensemble):  # the numpy path would be slower than onnxruntime
+            return None
         x = _probe_rows(ensemble, meta.width)
         if session is None:  # onnxruntime's tree sums depend on its thread count
             opts = ort.SessionOptions()
@@ -302,6 +304,14 @@ def _lower_trees(proto: Any, who: str, session: Any = None) -> Any:
         log.warning("byom: %s: tree kernel not used (%s); onnxruntime scores it", who, exc)
         return None
     return lowered
+
+
+def _kernel_unavailable(ensemble: Any) -> bool:
+    try:
+        from byom.trees import kernel
+    except ImportError:
+        return True
+    return kernel.why_not(ensemble) is not None
 
 
 def _probe_rows(ensemble: Any, width: int, n: int = 256) -> np.ndarray:

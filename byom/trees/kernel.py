@@ -68,8 +68,10 @@ LANES = 8
 #: Trees with at most this many leaves, one output and no categorical split are scored
 #: branch-free, several rows at once (see `_Gen._vector_rows`); larger trees walk branches.
 VECTOR_LEAVES = 64
-#: Larger ensembles stay on the numpy path: compiling them would take tens of seconds.
-MAX_KERNEL_NODES = config.int_env("BYOM_KERNEL_MAX_NODES", 1_000_000)
+#: Larger ensembles stay on the numpy path (ONNX ones on onnxruntime): compiling takes about
+#: 0.1-0.4 ms per node on a current core, so the bound keeps a query's first compile (later
+#: ones load from the disk cache) near a minute at worst, however hostile the model.
+MAX_KERNEL_NODES = config.int_env("BYOM_KERNEL_MAX_NODES", 300_000)
 ENTRY = "byom_predict"
 _PREDICATES = ("<=", "<", ">=", ">", "==", "!=")  # LE, LT, GE, GT, EQ, NEQ
 _noticed: set[str] = set()
