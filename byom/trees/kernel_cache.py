@@ -58,6 +58,11 @@ class KernelStats:
 
 STATS = KernelStats()
 _memory: ContentCache[k.Kernel] = ContentCache(max_entries=64)
+#: MCJIT maps the code and the constant tables of an object separately, wherever mmap puts
+#: them: in a process with a large address-space footprint (an embedded JVM) they can be over
+#: 2 GB apart, and the small model's 32-bit relocations between them abort the process
+#: (RuntimeDyldELF: `isInt<32>(RealOffset)`). The large model addresses them in 64 bits.
+CODE_MODEL = "large"
 _llvm_lock = threading.Lock()  # LLVM's global context is not for concurrent compiles
 
 
@@ -89,6 +94,7 @@ def _machine() -> tuple[object, ...]:
     """What the object code depends on beside the model: LLVM and the CPU it compiles for."""
     llvm = k.llvm
     return (
+        CODE_MODEL,
         llvm.llvm_version_info,
         llvm.get_process_triple(),
         llvm.get_host_cpu_name(),
@@ -168,7 +174,7 @@ def _target_machine() -> object:
         features=llvm.get_host_cpu_features().flatten(),
         opt=3,
         reloc="pic",
-        codemodel="small",
+        codemodel=CODE_MODEL,
     )
 
 
