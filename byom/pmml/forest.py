@@ -7,18 +7,60 @@ per tree is the AND over features of the masks of its bins, and exactly one leaf
 one the tree reaches. Scoring is then one searchsorted and one row gather per feature, plus
 bitwise ANDs, for all trees at once. When the masks would take too much memory, the trees are
 traversed instead: each (row, tree) pair moves one decision down per step.
+
+Lowering (`lower`): a MiningModel whose segments are all such trees is also compiled, once at
+load, to one `byom.trees.TreeEnsemble` scored by `byom.trees.kernel_margins` (the compiled
+kernel), whose margins are exactly the sums the MiningModel's combination accumulates. Its
+results equal the per-tree path bit for bit (tests/test_pmml_trees_lowered.py), because:
+
+- every decision is the BinaryTree's own `x <= threshold` in float64 (lessThan and
+  greaterOrEqual already became `<=` the next double down, exact for every double). A NaN
+  goes to `nan_next`: where that is the `<=` or `>` child (missingValueStrategy="none") the
+  node's missing direction says so; where it is an outcome of its own (nullPrediction,
+  lastPrediction) NaN is sent through the comparison (NAN_COMPARES: false) to a second node
+  `x > threshold`, also false on NaN only, whose `no` child is that outcome;
+- each outcome (a leaf or, for noTrueChildStrategy/lastPrediction, an inner node, or no
+  prediction) becomes a leaf adding what the MiningModel's loop adds for a row that reached it,
+  in the same type: the value (times the weight for weighted methods), the class's vote, or
+  the reordered probabilities times the weight. Trees add in segment order from +0.0 as the
+  loop does (float32 under x-mathContext="float"); 0.0 stands for "nothing added", exact since
+  a sum starting at +0.0 is never -0.0. Each output is its own copy of the tree, one value per
+  leaf (the kernel keeps such totals in registers and compiles them in seconds; leaves adding
+  to several outputs compiled in minutes): the total's columns, then, only where some outcome
+  has no prediction, a 0/1 "missing" output and, unless missingPredictionTreatment is
+  returnMissing (a row missing a segment is then NULL and every other row counts all of them),
+  the per-row count of the segments used. The finishing steps (division,
+  missingPredictionTreatment, labels) stay in `MiningModel`, shared by both paths.
+
+Not lowered (today's path, decided at load): multipleModelMethod median, weightedMedian and max
+(not sums); trees whose function differs from the MiningModel's; a model without split
+fields; anything `TreeEnsemble.build` refuses (a NaN threshold, a non-finite leaf term, its
+bounds); ensembles the kernel cannot compile here (no llvmlite, over BYOM_KERNEL_MAX_NODES),
+whose numpy evaluation would be no faster than the leaf bitmasks; and every MiningModel that
+is not a `Forest` today: trees with missingValueStrategy defaultChild, weightedConfidence or
+aggregateNodes, with equal/notEqual, isIn (the corpus's R and KNIME forests test string
+categories, which have no integer codes), isMissing or compound splits, local
+transformations, segment predicates other than True, segment Outputs or Targets (these would
+first need `TreeModel._binary` to compile them). BYOM_PMML_LOWER_TREES=0 turns lowering off,
+e.g. to compare against the per-tree path.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from byom.pmml.scope import Scope
+from byom.trees import Node, TreeEnsemble, TreeEnsembleError, kernel_margins
+from byom.trees.ensemble import GT, LE, MISSING_NAN, NAN_COMPARES
 
 if TYPE_CHECKING:
-    from byom.pmml.models.tree import TreeModel
+    from byom.pmml.models.mining import MiningModel
+    from byom.pmml.models.tree import BinaryTree, TreeModel
 
 
 class Forest:
@@ -189,3 +231,194 @@ def _leaf_masks(trees: list[TreeModel], fields: list[str]) -> _Masks | None:
             table[k + 1 : len(c) + 1, t] &= as_words(~(under & ~gt) & ((1 << 64 * words) - 1))
             table[len(c) + 1, t] &= as_words(~(under & ~nan) & ((1 << 64 * words) - 1))
     return [(sorted_cuts[f], tables[f]) for f in fields], words
+
+
+# ---------------------------------------------------------------------------------- lowering
+
+#: Environment switch: "0" keeps every PMML forest on the per-tree path (read at load).
+LOWER_ENV = "BYOM_PMML_LOWER_TREES"
+_SUMMED = {
+    "regression": ("sum", "weightedSum", "average", "weightedAverage"),
+    "classification": ("majorityVote", "weightedMajorityVote", "average", "weightedAverage"),
+}
+
+#: For a tree node (-1: none): what the MiningModel's loop adds to each column of its total
+#: for a row whose segment result is that node's, and whether that result is missing.
+_Adds = Callable[[int], tuple[list[float], bool]]
+
+
+def lowering_enabled() -> bool:
+    """Whether forests lower to the tree kernel (BYOM_PMML_LOWER_TREES, default on)."""
+    return os.environ.get(LOWER_ENV, "1").strip() != "0"
+
+
+@dataclass
+class LoweredForest:
+    """A MiningModel's trees as one TreeEnsemble; its margins are the MiningModel's sums:
+    `width` totals, then the count where it varies per row, then the missing segments where
+    some segment can miss."""
+
+    ensemble: TreeEnsemble
+    fields: list[str]
+    #: Columns of the total: 1 (a regression) or the MiningModel's classes.
+    width: int
+    dtype: Any
+    #: Every row's count where it does not vary (else None: a margin holds it).
+    count: Any
+    #: Whether a margin counts the segments without a prediction.
+    can_miss: bool
+
+    def sums(self, scope: Scope) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(total [n, width], count [n], missing [n]) as `MiningModel` accumulates them."""
+        columns = [np.asarray(scope.get(f), dtype=np.float64) for f in self.fields]
+        margins = kernel_margins(self.ensemble, columns)
+        n, width = scope.n, self.width
+        total = margins[:, :width].astype(self.dtype)
+        if self.count is None:
+            count = margins[:, width].astype(self.dtype)
+        else:
+            count = np.full(n, self.count, self.dtype)
+        missing = margins[:, -1] > 0 if self.can_miss else np.zeros(n, bool)
+        return total, count, missing
+
+
+def lower(mining: MiningModel) -> LoweredForest | None:
+    """The MiningModel's forest lowered to the tree kernel, or None where that would not be
+    exact or is switched off (see the module docstring)."""
+    forest = mining.forest
+    if forest is None or not lowering_enabled() or not forest.fields:
+        return None
+    if mining.method not in _SUMMED.get(mining.function, ()):
+        return None
+    if any(t.function != mining.function for t in forest.trees):
+        return None
+    regression = mining.function == "regression"
+    dtype: Any = np.float32 if mining.float_math and regression else np.float64
+    width = 1 if regression else len(mining.classes)
+    features = {name: j for j, name in enumerate(forest.fields)}
+    shapes, adds, steps = [], [], []
+    for tree, (_, weight, _) in zip(forest.trees, mining.segments, strict=True):
+        assert tree.binary is not None
+        add, step = _segment_adds(mining, tree, weight)
+        shapes.append(_nodes(tree.binary, features))
+        adds.append({o: add(o) for o in tree.binary.outcomes})
+        steps.append(step)
+    can_miss = any(bad for table in adds for _, bad in table.values())
+    # With returnMissing a row that misses a segment is NULL, and every other row counts all.
+    varies = can_miss and mining.missing_treatment != "returnMissing"
+    count: Any = None
+    if not varies:  # the loop's count, added in the same order and type
+        count = dtype(0)
+        for step in steps:
+            count = dtype(count + step)
+    trees = []
+    for (nodes, leaves), table, step in zip(shapes, adds, steps, strict=True):
+        # Per outcome, what it adds to each output: the total's columns, the count, missing.
+        rows = {
+            o: [*terms, *([0.0 if bad else step] if varies else []), *([float(bad)] * can_miss)]
+            for o, (terms, bad) in table.items()
+        }
+        # One copy of the tree per output, each leaf adding one value: the kernel keeps such
+        # trees' totals in registers and compiles them quickly.
+        for output in range(width + varies + can_miss):
+            copy = [replace(node) for node in nodes]
+            for i, outcome in leaves:
+                copy[i].leaf = [(output, rows[outcome][output])]
+            trees.append(copy)
+    try:
+        ensemble = TreeEnsemble.build(
+            trees, len(forest.fields), width + varies + can_miss, sum_float32=dtype is np.float32
+        )
+    except TreeEnsembleError:
+        return None
+    if not _compiles(ensemble):  # the numpy walk of it is no faster than the leaf bitmasks
+        return None
+    return LoweredForest(ensemble, forest.fields, width, dtype, count, can_miss)
+
+
+def _compiles(ensemble: TreeEnsemble) -> bool:
+    """Whether the tree kernel can compile the ensemble here (llvmlite, its node bound)."""
+    try:
+        from byom.trees import kernel
+    except ImportError:  # pragma: no cover - where llvmlite is missing
+        return False
+    return kernel.why_not(ensemble) is None
+
+
+def _segment_adds(mining: MiningModel, tree: TreeModel, weight: float) -> tuple[_Adds, float]:
+    """What the MiningModel's loop adds for a tree's results (mirroring `_combine_values` and
+    `_combine_classes`, in their types), and what it adds to the count when there is one.
+
+    0.0 stands for "nothing added": the loop's totals start at +0.0, and in round-to-nearest
+    a sum starting at +0.0 is never -0.0, so adding +0.0 leaves it bit for bit unchanged."""
+    method = mining.method
+    if mining.function == "regression":
+        dtype: Any = np.float32 if mining.float_math else np.float64
+        values = tree.value_table.astype(dtype)
+        weighted = method in ("weightedAverage", "weightedSum")
+        w = dtype(weight) if weighted else dtype(1)
+
+        def value(node: int) -> tuple[list[float], bool]:
+            v = values[node]
+            if np.isnan(v):
+                return [0.0], True
+            return [float(v * w if weighted else v)], False
+
+        return value, float(w)
+    k = len(mining.classes)
+    wc = weight if method.startswith("weighted") else 1.0
+    if method in ("majorityVote", "weightedMajorityVote"):
+        column = {c: j for j, c in enumerate(mining.classes)}
+
+        def vote(node: int) -> tuple[list[float], bool]:
+            label = tree.label_table[node]
+            col = column.get(label, -1) if label is not None else -1
+            return [wc if j == col else 0.0 for j in range(k)], col < 0
+
+        return vote, wc
+    from byom.pmml.models.base import ModelResult
+    from byom.pmml.models.mining import _reorder
+
+    table = tree.proba_table
+    p = _reorder(ModelResult(len(table), classes=tree.classes, probabilities=table), mining.classes)
+    assert p.probabilities is not None
+    reordered = p.probabilities
+
+    def average(node: int) -> tuple[list[float], bool]:
+        row = reordered[node]
+        if np.isnan(row).any():
+            return [0.0] * k, True
+        return (np.nan_to_num(row) * wc).tolist(), False
+
+    return average, wc
+
+
+def _nodes(
+    binary: BinaryTree, features: dict[str, int]
+) -> tuple[list[Node], list[tuple[int, int]]]:
+    """A BinaryTree as TreeEnsemble nodes (node 0 the root) and its leaves, as (node, tree
+    node of the outcome) pairs, still without values."""
+    nodes, leaves = [Node()], []
+    stack = [(binary.start, 0)]
+
+    def new() -> int:
+        nodes.append(Node())
+        return len(nodes) - 1
+
+    while stack:
+        code, i = stack.pop()
+        if code < 0:
+            leaves.append((i, binary.outcomes[-code - 1]))
+            continue
+        f, t = features[binary.fields[code]], binary.thresholds[code]
+        le, gt, nan = binary.le_next[code], binary.gt_next[code], binary.nan_next[code]
+        yes, no = new(), new()
+        if nan in (le, gt):
+            nodes[i] = Node(f, t, LE, yes, no, yes if nan == le else no, MISSING_NAN)
+            stack += [(le, yes), (gt, no)]
+        else:  # NaN is false for <= and for >: the second test sends it to its own outcome
+            greater, missing = new(), new()
+            nodes[i] = Node(f, t, LE, yes, no, no, NAN_COMPARES)
+            nodes[no] = Node(f, t, GT, greater, missing, missing, NAN_COMPARES)
+            stack += [(le, yes), (gt, greater), (nan, missing)]
+    return nodes, leaves

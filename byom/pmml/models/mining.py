@@ -2,14 +2,16 @@
 
 Segments are summed in document order (in float32 under x-mathContext="float", as XGBoost
 does). When every segment is a numeric-split TreeModel with a True predicate, all trees are
-traversed together (`byom.pmml.forest.Forest`).
+traversed together (`byom.pmml.forest.Forest`), and where the combination is a sum they are
+scored as one tree ensemble by the compiled kernel instead (`byom.pmml.forest.lower`): it
+accumulates the same sums, which the same finishing steps turn into the result.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element
 
 import numpy as np
@@ -19,6 +21,9 @@ from byom.pmml.models.regression import sorted_classes
 from byom.pmml.predicates import Constant, Predicate, compile_predicate, find_predicate
 from byom.pmml.scope import Context, Scope
 from byom.pmml.xml import child, children
+
+if TYPE_CHECKING:
+    from byom.pmml.forest import LoweredForest
 
 REGRESSION_METHODS = {
     "sum",
@@ -97,8 +102,10 @@ class MiningModel(ModelPlan):
                 labels = [c for _, _, m in self.segments for c in m.classes]
             self.classes = tuple(sorted_classes(labels, self))
         self.forest = None
+        #: The forest lowered to the tree kernel, when exact (decided here, at load).
+        self.lowered: LoweredForest | None = None
         if self.method not in ("modelChain", "selectFirst") and len(self.segments) > 1:
-            from byom.pmml.forest import Forest
+            from byom.pmml.forest import Forest, lower
             from byom.pmml.models.tree import TreeModel
 
             trees = [
@@ -113,6 +120,7 @@ class MiningModel(ModelPlan):
             ]
             if len(trees) == len(self.segments):
                 self.forest = Forest(trees)
+                self.lowered = lower(self)
         self.compile_outputs(ctx)
 
     def final_outputs(self) -> list[str]:
@@ -172,6 +180,11 @@ class MiningModel(ModelPlan):
 
     def score(self, scope: Scope) -> ModelResult:
         n = scope.n
+        if self.lowered is not None:
+            total, count, missing = self.lowered.sums(scope)
+            if self.function == "regression":
+                return ModelResult(n, value=self._finish_values(total[:, 0], count, missing))
+            return self._finish_classes(total, count, missing)
         results = self._segment_results(scope)
         if self.method in ("modelChain", "selectFirst"):
             out = self._select(results, n, last=self.method == "modelChain")
@@ -247,20 +260,24 @@ class MiningModel(ModelPlan):
                     term = v * w if weighted else v
                     total = total + np.where(use, term, dtype(0))
                     count = count + np.where(use, w, dtype(0))
-            if self.method in ("sum", "weightedSum"):
-                out = total
-            else:  # rows no segment scored divide 0 by 0: they become NULL just below
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    out = total / count
-            if self.missing_treatment == "returnMissing":
-                out = np.where(missing, np.nan, out)
-            return np.where(count == 0, np.nan, out)
+            return self._finish_values(total, count, missing)
         stacked = np.column_stack([np.where(c, v, np.nan) for c, _, v in values])
         if self.method == "median":
             return _nanmedian(stacked)
         if self.method == "weightedMedian":
             return _weighted_median(stacked, np.array([w for _, w, _ in values]))
         return _nanmax(stacked)
+
+    def _finish_values(self, total: Any, count: Any, missing: np.ndarray) -> np.ndarray:
+        """A sum or average from its accumulated total, count and missing segments."""
+        if self.method in ("sum", "weightedSum"):
+            out = total
+        else:  # rows no segment scored divide 0 by 0: they become NULL just below
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out = total / count
+        if self.missing_treatment == "returnMissing":
+            out = np.where(missing, np.nan, out)
+        return np.where(count == 0, np.nan, out)
 
     def _combine_classes(
         self, results: list[tuple[np.ndarray, float, ModelResult]], n: int
@@ -293,6 +310,13 @@ class MiningModel(ModelPlan):
                 else:
                     total = total + np.where(ok[:, None], np.nan_to_num(p) * w, 0.0)
                     weights += np.where(ok, w, 0.0)
+        return self._finish_classes(total, weights, missing)
+
+    def _finish_classes(
+        self, total: np.ndarray, weights: np.ndarray, missing: np.ndarray
+    ) -> ModelResult:
+        """Probabilities and labels from the accumulated votes or probabilities and weights."""
+        n = len(weights)
         with np.errstate(invalid="ignore", divide="ignore"):
             if self.method == "max":
                 proba = total / total.sum(axis=1, keepdims=True)
