@@ -1,6 +1,6 @@
 """Run every benchmark, one after another, and print the README's Throughput table from them.
 
-    python bench/run_all.py            # what the READMEs publish (about 25 min on 2 cores)
+    python bench/run_all.py            # what the READMEs publish (about an hour on 2 cores)
     python bench/run_all.py --quick    # a smoke run: 200,000 rows, 3 rounds, into a temp folder
     python bench/run_all.py --only duckdb --only pmml
 
