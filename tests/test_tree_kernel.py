@@ -257,6 +257,23 @@ def test_node_bound_falls_back(monkeypatch, caplog):
     assert np.array_equal(kernel.margins(e, features), evaluate.margins(e, features))
 
 
+def test_compile_cost_counts_branch_free_trees_four_times():
+    """The bound weighs what compiling costs: a branch-free tree's nodes four times."""
+
+    def chain(leaves):  # a caterpillar tree: each split's `no` side goes deeper
+        nodes = []
+        for i in range(leaves - 1):
+            split = Node(
+                feature=0, threshold=float(i), yes=2 * i + 1, no=2 * i + 2, missing=2 * i + 1
+            )
+            nodes += [split, Node(leaf=[(0, float(i))])]
+        return [*nodes, Node(leaf=[(0, -1.0)])]
+
+    small, large = chain(2), chain(kernel.VECTOR_LEAVES + 1)
+    e = TreeEnsemble.build([small, large], 1, 1)
+    assert kernel.compile_cost(e) == 4 * len(small) + len(large)
+
+
 # --- the caches ------------------------------------------------------------------------------
 
 SCRIPT = """

@@ -68,9 +68,10 @@ LANES = 8
 #: Trees with at most this many leaves, one output and no categorical split are scored
 #: branch-free, several rows at once (see `_Gen._vector_rows`); larger trees walk branches.
 VECTOR_LEAVES = 64
-#: Larger ensembles stay on the numpy path (ONNX ones on onnxruntime): compiling takes about
-#: 0.1-0.4 ms per node on a current core, so the bound keeps a query's first compile (later
-#: ones load from the disk cache) near a minute at worst, however hostile the model.
+#: Larger ensembles stay on the numpy path (ONNX ones on onnxruntime). Compiling takes about
+#: 0.12 ms of a current core per node of a branchy tree and four times that per node of a
+#: branch-free one, so the bound (on `compile_cost`) keeps a query's first compile (later ones
+#: load from the disk cache) under a minute, however hostile the model.
 MAX_KERNEL_NODES = config.int_env("BYOM_KERNEL_MAX_NODES", 300_000)
 ENTRY = "byom_predict"
 _PREDICATES = ("<=", "<", ">=", ">", "==", "!=")  # LE, LT, GE, GT, EQ, NEQ
@@ -93,12 +94,22 @@ def why_not(ensemble: TreeEnsemble) -> str | None:
     """Why this ensemble cannot be compiled here, or None."""
     if not available():
         return "llvmlite cannot be imported (pip install llvmlite)"
-    if ensemble.n_nodes > MAX_KERNEL_NODES:
+    cost = compile_cost(ensemble)
+    if cost > MAX_KERNEL_NODES:
         return (
-            f"an ensemble of {ensemble.n_nodes:,} nodes is over the kernel's bound of "
-            f"{MAX_KERNEL_NODES:,} (BYOM_KERNEL_MAX_NODES)"
+            f"an ensemble of {ensemble.n_nodes:,} nodes (compiling as {cost:,}) is over the "
+            f"kernel's bound of {MAX_KERNEL_NODES:,} (BYOM_KERNEL_MAX_NODES)"
         )
     return None
+
+
+def compile_cost(e: TreeEnsemble) -> int:
+    """The ensemble's nodes, those of trees small enough to be branch-free counted four times
+    (what they cost to compile, relative to a branchy tree's)."""
+    sizes = np.diff(np.append(e.roots, e.n_nodes))
+    leaves = np.add.reduceat((e.feature < 0).astype(np.int64), e.roots)
+    small = leaves <= VECTOR_LEAVES
+    return int(sizes[~small].sum() + 4 * sizes[small].sum())
 
 
 class Kernel:

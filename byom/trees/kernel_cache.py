@@ -69,24 +69,26 @@ _llvm_lock = threading.Lock()  # LLVM's global context is not for concurrent com
 def kernel_for(ensemble: TreeEnsemble) -> k.Kernel | None:
     """The ensemble's kernel (from memory, disk, or compiled now), or None with a one-line
     notice when the numpy path must score it."""
-    reason = k.why_not(ensemble)
+    # Hashing every array costs milliseconds: an engine scores batches of a few thousand rows,
+    # so the key (or why there is no kernel) is found once per ensemble object (ensembles are
+    # not changed once built).
+    known = _keys.get(id(ensemble))
+    if known is not None and known[0]() is ensemble:
+        reason, key = known[1:]
+    else:
+        reason = k.why_not(ensemble)
+        key = kernel_key(ensemble) if reason is None else ""
+        _keys[id(ensemble)] = (weakref.ref(ensemble), reason, key)
+        weakref.finalize(ensemble, _keys.pop, id(ensemble), None)
     if reason is not None:
         k.notice(reason)
         return None
-    # Hashing every array costs milliseconds: an engine scores batches of a few thousand rows,
-    # so the key is computed once per ensemble object (ensembles are not changed once built).
-    known = _keys.get(id(ensemble))
-    if known is not None and known[0]() is ensemble:
-        key = known[1]
-    else:
-        key = kernel_key(ensemble)
-        _keys[id(ensemble)] = (weakref.ref(ensemble), key)
-        weakref.finalize(ensemble, _keys.pop, id(ensemble), None)
     return _memory.get_or_load(key, lambda: _load_or_compile(ensemble, key))
 
 
-#: id(ensemble) -> (a weak reference to it, its key); an entry leaves with its ensemble.
-_keys: dict[int, tuple[weakref.ref[TreeEnsemble], str]] = {}
+#: id(ensemble) -> (a weak reference to it, why it has no kernel or None, its key); an entry
+#: leaves with its ensemble.
+_keys: dict[int, tuple[weakref.ref[TreeEnsemble], str | None, str]] = {}
 
 
 @functools.cache
