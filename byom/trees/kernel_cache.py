@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import logging
 import os
 import stat
@@ -27,6 +28,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,11 +60,13 @@ class KernelStats:
 
 STATS = KernelStats()
 _memory: ContentCache[k.Kernel] = ContentCache(max_entries=64)
-#: MCJIT maps the code and the constant tables of an object separately, wherever mmap puts
-#: them: in a process with a large address-space footprint (an embedded JVM) they can be over
-#: 2 GB apart, and the small model's 32-bit relocations between them abort the process
-#: (RuntimeDyldELF: `isInt<32>(RealOffset)`). The large model addresses them in 64 bits.
-CODE_MODEL = "large"
+#: Objects are linked by LLVM's JITLink (ORC), which places an object's code and constant
+#: tables in one block of memory, so the small code model's 32-bit references between them
+#: always reach. (MCJIT maps them separately, wherever mmap puts them: in a process with an
+#: embedded JVM they landed over 2 GB apart and aborted the process in RuntimeDyldELF.) The
+#: small model is about twice as fast as the large one, whose 64-bit addresses cost a
+#: register per constant.
+CODE_MODEL = "small"
 _llvm_lock = threading.Lock()  # LLVM's global context is not for concurrent compiles
 
 
@@ -198,16 +202,23 @@ def compile_object(e: TreeEnsemble) -> bytes:
 
 
 def load_object(obj: bytes, e: TreeEnsemble) -> k.Kernel:
-    """Link the object code into an execution engine of its own; the kernel keeps it alive."""
+    """Link the object code as a library of its own in the process's JIT; the kernel holds the
+    library's tracker, which unloads the code when the kernel goes."""
     llvm = k.llvm
+    global _jit
     with _llvm_lock:
-        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
-        engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-        engine.finalize_object()
-        address = engine.get_function_address(k.ENTRY)
+        if _jit is None:
+            _jit = llvm.create_lljit_compiler(_target_machine(), use_jit_link=True)
+        library = llvm.JITLibraryBuilder().add_object_img(obj).add_current_process()
+        tracker = library.export_symbol(k.ENTRY).link(_jit, f"byom_kernel_{next(_libraries)}")
+        address = tracker[k.ENTRY]
     if not address:
         raise RuntimeError(f"compiled tree kernel has no {k.ENTRY} symbol")
-    return k.Kernel(engine, address, e)
+    return k.Kernel(tracker, address, e)
+
+
+_jit: Any = None  # the process's LLJIT, made on the first load
+_libraries = itertools.count()  # a library's name cannot be reused, even once unloaded
 
 
 def read_entry(path: Path, key: str) -> bytes | None:
