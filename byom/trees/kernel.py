@@ -312,9 +312,10 @@ class _Gen:
         lowest bit left. The same tests and the same additions in the same order as a walk."""
         e = self.e
         f64v = _vec(self.f64, LANES)
-        x = {}
-        for f in self._used(trees):
-            x[f] = b.load(b.bitcast(b.gep(col[f], [row]), f64v.as_pointer()), align=8)
+        x = {
+            f: b.load(b.bitcast(b.gep(col[f], [row]), f64v.as_pointer()), align=8)
+            for f in self._used(trees)
+        }
         totals: dict[int, Any] = {}
         for t in trees:
             order, masks, width, offset = self.vector[t]
@@ -346,36 +347,32 @@ class _Gen:
 
     def _load_lanes(self, b: Any, out: Any, row: Any, o: int) -> Any:
         """Output o of LANES consecutive rows, in the sum's type."""
-        n_out = self.e.n_outputs
         f64v = _vec(self.f64, LANES)
-        if n_out == 1:
+        if self.e.n_outputs == 1:
             total = b.load(b.bitcast(b.gep(out, [row]), f64v.as_pointer()), align=8)
         else:
             total = ir.Constant(f64v, ir.Undefined)
             for lane in range(LANES):
-                slot = b.add(
-                    b.mul(b.add(row, ir.Constant(self.i64, lane)), ir.Constant(self.i64, n_out)),
-                    ir.Constant(self.i64, o),
-                )
-                total = b.insert_element(
-                    total, b.load(b.gep(out, [slot])), ir.Constant(ir.IntType(32), lane)
-                )
+                value = b.load(self._lane_slot(b, out, row, lane, o))
+                total = b.insert_element(total, value, ir.Constant(ir.IntType(32), lane))
         return b.fptrunc(total, _vec(self.f32, LANES)) if self.acc == self.f32 else total
 
     def _store_lanes(self, b: Any, out: Any, row: Any, o: int, total: Any) -> None:
-        n_out = self.e.n_outputs
+        """Output o of LANES consecutive rows back to `out`, as doubles."""
         f64v = _vec(self.f64, LANES)
         if self.acc == self.f32:
             total = b.fpext(total, f64v)
-        if n_out == 1:
+        if self.e.n_outputs == 1:
             b.store(total, b.bitcast(b.gep(out, [row]), f64v.as_pointer()), align=8)
             return
         for lane in range(LANES):
-            slot = b.add(
-                b.mul(b.add(row, ir.Constant(self.i64, lane)), ir.Constant(self.i64, n_out)),
-                ir.Constant(self.i64, o),
-            )
-            b.store(b.extract_element(total, ir.Constant(ir.IntType(32), lane)), b.gep(out, [slot]))
+            value = b.extract_element(total, ir.Constant(ir.IntType(32), lane))
+            b.store(value, self._lane_slot(b, out, row, lane, o))
+
+    def _lane_slot(self, b: Any, out: Any, row: Any, lane: int, o: int) -> Any:
+        """&out[(row + lane) * n_outputs + o]."""
+        at = b.mul(b.add(row, ir.Constant(self.i64, lane)), ir.Constant(self.i64, self.e.n_outputs))
+        return b.gep(out, [b.add(at, ir.Constant(self.i64, o))])
 
     def _tree(self, b: Any, t: int, x: dict[int, Any], leaf: Any) -> Any:
         """Tree t on one row: one block per node reached, built iteratively (trees may be
