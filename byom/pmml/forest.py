@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from byom.pmml.scope import Scope
-from byom.trees import Node, TreeEnsemble, TreeEnsembleError, kernel_margins
+from byom.trees import Node, TreeEnsemble, TreeEnsembleError, kernel_compiles, kernel_margins
 from byom.trees.ensemble import GT, LE, MISSING_NAN, NAN_COMPARES
 
 if TYPE_CHECKING:
@@ -331,18 +331,9 @@ def lower(mining: MiningModel) -> LoweredForest | None:
         )
     except TreeEnsembleError:
         return None
-    if not _compiles(ensemble):  # the numpy walk of it is no faster than the leaf bitmasks
+    if not kernel_compiles(ensemble):  # its numpy walk is no faster than the leaf bitmasks
         return None
     return LoweredForest(ensemble, forest.fields, width, dtype, count, can_miss)
-
-
-def _compiles(ensemble: TreeEnsemble) -> bool:
-    """Whether the tree kernel can compile the ensemble here (llvmlite, its node bound)."""
-    try:
-        from byom.trees import kernel
-    except ImportError:  # pragma: no cover - where llvmlite is missing
-        return False
-    return kernel.why_not(ensemble) is None
 
 
 def _segment_adds(mining: MiningModel, tree: TreeModel, weight: float) -> tuple[_Adds, float]:

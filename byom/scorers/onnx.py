@@ -264,6 +264,7 @@ def _lower_trees(proto: Any, who: str, session: Any = None) -> Any:
     (values on each side of every threshold, and NaN) as a one-thread onnxruntime session does:
     labels identical, scores within 1e-6. Otherwise None (onnxruntime scores it). `session`,
     when given, is such a session already loaded (the scorer's own, at one thread)."""
+    from byom.trees import kernel_compiles
     from byom.trees.onnx_trees import lower
 
     try:
@@ -273,7 +274,7 @@ def _lower_trees(proto: Any, who: str, session: Any = None) -> Any:
         if lowered is None:
             return None
         ensemble, meta = lowered
-        if _kernel_unavailable(ensemble):  # the numpy path would be slower than onnxruntime
+        if not kernel_compiles(ensemble):  # the numpy path would be slower than onnxruntime
             return None
         x = _probe_rows(ensemble, meta.width)
         if session is None:  # onnxruntime's tree sums depend on its thread count
@@ -304,14 +305,6 @@ def _lower_trees(proto: Any, who: str, session: Any = None) -> Any:
         log.warning("byom: %s: tree kernel not used (%s); onnxruntime scores it", who, exc)
         return None
     return lowered
-
-
-def _kernel_unavailable(ensemble: Any) -> bool:
-    try:
-        from byom.trees import kernel
-    except ImportError:
-        return True
-    return kernel.why_not(ensemble) is not None
 
 
 def _probe_rows(ensemble: Any, width: int, n: int = 256) -> np.ndarray:

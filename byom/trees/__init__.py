@@ -31,4 +31,12 @@ def kernel_margins(ensemble: TreeEnsemble, columns: Sequence[np.ndarray]) -> np.
     return margins(ensemble, columns)
 
 
-__all__ = ["Node", "TreeEnsemble", "TreeEnsembleError", "kernel_margins"]
+def kernel_compiles(ensemble: TreeEnsemble) -> bool:
+    """Whether the compiled kernel scores this ensemble here (llvmlite importable, the ensemble
+    within the kernel's bound); formats whose own path beats numpy keep it otherwise."""
+    from byom.trees.kernel import why_not
+
+    return why_not(ensemble) is None
+
+
+__all__ = ["Node", "TreeEnsemble", "TreeEnsembleError", "kernel_compiles", "kernel_margins"]
