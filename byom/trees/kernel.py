@@ -215,8 +215,17 @@ class _Gen:
             + (f"v{lanes}" if lanes > 1 else "")
             + ("f32" if self.value == self.f32 else "f64")
         )
+        return self._intrinsic(name, ir.FunctionType(ty, [ty]))
+
+    def _cttz(self, ty: Any) -> Any:
+        name = f"llvm.cttz.v{ty.count}i{ty.element.width}"
+        return self._intrinsic(name, ir.FunctionType(ty, [ty, ir.IntType(1)]))
+
+    def _intrinsic(self, name: str, signature: Any) -> Any:
+        """An LLVM intrinsic by its mangled name, declared once per module (llvmlite's
+        `declare_intrinsic` cannot name vector forms)."""
         existing = self.module.globals.get(name)
-        return existing or ir.Function(self.module, ir.FunctionType(ty, [ty]), name)
+        return existing or ir.Function(self.module, signature, name)
 
     def chunk(self, k: int, trees: range) -> Any:
         """`void chunk_k(double **columns, int64 start, int64 end, double *out)`: the trees of
@@ -339,11 +348,6 @@ class _Gen:
             totals[o] = b.fadd(totals[o], values)
         for o, total in totals.items():
             self._store_lanes(b, out, row, o, total)
-
-    def _cttz(self, ty: Any) -> Any:
-        name = f"llvm.cttz.v{ty.count}i{ty.element.width}"
-        existing = self.module.globals.get(name)
-        return existing or ir.Function(self.module, ir.FunctionType(ty, [ty, ir.IntType(1)]), name)
 
     def _load_lanes(self, b: Any, out: Any, row: Any, o: int) -> Any:
         """Output o of LANES consecutive rows, in the sum's type."""
