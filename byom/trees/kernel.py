@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,11 @@ import numpy as np
 from byom import config
 from byom.trees import evaluate
 from byom.trees.ensemble import (
+    GE,
+    GT,
     IN,
+    LE,
+    LT,
     MISSING_NAN,
     MISSING_ZERO,
     NAN_AS_ZERO,
@@ -53,7 +58,7 @@ except ImportError:  # pragma: no cover - exercised where llvmlite is absent
 log = logging.getLogger(__name__)
 
 #: Part of every cache key: bump it whenever the generated code changes.
-KERNEL_VERSION = 3
+KERNEL_VERSION = 4
 #: Rows per block: all trees run over a block before the next.
 BLOCK_ROWS = 128
 #: Nodes per generated function (LLVM's optimisation time grows faster than linearly with a
@@ -72,6 +77,11 @@ VECTOR_LEAVES = 64
 #: 0.12 ms of a current core per node of a branchy tree and four times that per node of a
 #: branch-free one, so the bound (on `compile_cost`) keeps a query's first compile (later ones
 #: load from the disk cache) under a minute, however hostile the model.
+#: Larger trees whose splits are all comparisons (<, <=, >=, >) and whose leaves add one value
+#: to one output are walked as data (`_Gen._walk`): each node's feature, threshold and
+#: missing-value rule sit in tables, and WALK_LANES rows step down a tree side by side, each
+#: choosing its child without a branch. The compiled code does not grow with the trees.
+WALK_LANES = LANES
 MAX_KERNEL_NODES = config.int_env("BYOM_KERNEL_MAX_NODES", 300_000)
 ENTRY = "byom_predict"
 _PREDICATES = ("<=", "<", ">=", ">", "==", "!=")  # LE, LT, GE, GT, EQ, NEQ
@@ -104,12 +114,12 @@ def why_not(ensemble: TreeEnsemble) -> str | None:
 
 
 def compile_cost(e: TreeEnsemble) -> int:
-    """The ensemble's nodes, those of trees small enough to be branch-free counted four times
-    (what they cost to compile, relative to a branchy tree's)."""
+    """The ensemble's nodes, weighted by what they cost to compile relative to a branchy
+    tree's: four times for a branch-free tree, a tenth for a walked one (its nodes are data)."""
     sizes = np.diff(np.append(e.roots, e.n_nodes))
-    leaves = np.add.reduceat((e.feature < 0).astype(np.int64), e.roots)
-    small = leaves <= VECTOR_LEAVES
-    return int(sizes[~small].sum() + 4 * sizes[small].sum())
+    kinds = _tree_kinds(e)
+    weight = np.where(kinds == _VECTOR, 4.0, np.where(kinds == _WALK, 0.1, 1.0))
+    return int(np.ceil((sizes * weight).sum()))
 
 
 class Kernel:
@@ -187,7 +197,8 @@ class _Gen:
         self.ptr = self.f64.as_pointer()
         self.args = [self.ptr.as_pointer(), self.i64, self.i64, self.ptr]
         self.cats = self._global("cats", ir.IntType(32), e.cat_words.view(np.int32))
-        self.vector = _vector_trees(e)
+        self.kinds = _tree_kinds(e)
+        self.vector = _vector_trees(e, self.kinds)
         leaves = [
             e.leaf_weight[e.leaf_start[i]] for t in sorted(self.vector) for i in self.vector[t][0]
         ]
@@ -238,7 +249,10 @@ class _Gen:
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         columns, start, end, out = fn.args
         col = {f: b.load(b.gep(columns, [ir.Constant(self.i64, f)])) for f in self._used(trees)}
-        for run in _runs(trees, self.vector):
+        for run in _runs(trees, lambda t: int(self.kinds[t])):
+            if self.kinds[run.start] == _WALK:
+                self._walk(b, run, start, end, col, out)
+                continue
             for group in _groups(self.e, run, GROUP_NODES):
                 if run.start in self.vector:
 
@@ -348,6 +362,100 @@ class _Gen:
             totals[o] = b.fadd(totals[o], values)
         for o, total in totals.items():
             self._store_lanes(b, out, row, o, total)
+
+    def _table(self, name: str, ty: Any, values: np.ndarray) -> Any:
+        """A constant table of `values` (already in ty's layout) as a pointer to ty; emitted as
+        bytes, which keeps the IR of a large model short."""
+        data = bytearray(np.ascontiguousarray(values).tobytes())
+        array = ir.ArrayType(ir.IntType(8), len(data))
+        var = ir.GlobalVariable(self.module, array, self.module.get_unique_name(name))
+        var.initializer = ir.Constant(array, data)
+        var.global_constant, var.linkage, var.align = True, "internal", 8
+        return var.bitcast(ty.as_pointer())
+
+    def _walk(self, b: Any, trees: range, start: Any, end: Any, col: dict, out: Any) -> None:
+        """Rows [start, end) through walked trees (`_walk_tables`). The block's feature values
+        (and negations) are staged once, in the compared type; then tree by tree (its tables
+        stay in cache), WALK_LANES rows step down it side by side until all stand on a leaf,
+        each step a load of the node's offset, the value, the threshold and the first child,
+        one comparison and no branch. Each leaf's value is added to its row's total in `out`,
+        in tree order."""
+        e, i32 = self.e, ir.IntType(32)
+        w = _walk_tables(e, trees, np.float32 if e.float32 else np.float64, self.dtype)
+        offsets = self._table("walk_offset", i32, w.offset)
+        threshold = self._table("walk_threshold", self.value, w.threshold)
+        first = self._table("walk_first", i32, w.first)
+        leaf = self._table("walk_leaf", self.acc, w.leaf)
+        roots = self._table("walk_roots", i32, w.roots)
+        outputs = self._table("walk_outputs", i32, w.outputs)
+        here = b.block
+        b.position_at_start(b.function.entry_basic_block)  # one buffer per call, not per loop
+        size = ir.Constant(self.i64, (1 + len(w.slots)) * BLOCK_ROWS)
+        buffer = b.alloca(self.value, size)
+        b.position_at_end(here)
+        pad = ir.Constant(self.value, 0.0)
+        _loop(b, ir.Constant(self.i64, 0), ir.Constant(self.i64, BLOCK_ROWS), lambda r: b.store(pad, b.gep(buffer, [r])))
+        staged = b.gep(buffer, [ir.Constant(self.i64, BLOCK_ROWS)])  # slot 0; the pad before
+        for k, (f, sign) in enumerate(w.slots):
+
+            def stage(row: Any, k: int = k, f: int = f, sign: int = sign) -> None:
+                x = b.load(b.gep(col[f], [row]))
+                x = b.fptrunc(x, self.f32) if self.value == self.f32 else x
+                x = x if sign > 0 else b.fneg(x)
+                at = b.add(b.sub(row, start), ir.Constant(self.i64, k * BLOCK_ROWS))
+                b.store(x, b.gep(staged, [at]))
+
+            _loop(b, start, end, stage)
+        lanes = WALK_LANES
+        zero_rule = bool((w.first & _ZERO_RULE).any())
+        zero = self._const(self.value, ZERO_THRESHOLD)
+
+        def tree(t: Any) -> None:
+            root = b.zext(b.load(b.gep(roots, [t])), self.i64)
+            o = b.sext(b.load(b.gep(outputs, [t])), self.i64)
+            step = ir.Constant(self.i64, lanes)
+            _loop(b, start, end, lambda row: rows(row, root, o), step=step)
+
+        def rows(row: Any, root: Any, o: Any) -> None:
+            fn = b.function
+            before = b.block
+            head, body, done = (fn.append_basic_block(n) for n in ("walk", "step", "leaves"))
+            at_row = b.gep(staged, [b.sub(row, start)])
+            b.branch(head)
+            b.position_at_end(head)
+            nodes = [b.phi(self.i64) for _ in range(lanes)]
+            for node in nodes:
+                node.add_incoming(root, before)
+            where = [b.load(b.gep(offsets, [node])) for node in nodes]
+            every = where[0]
+            for offset in where[1:]:
+                every = b.and_(every, offset)
+            b.cbranch(b.icmp_signed("<", every, ir.Constant(i32, 0)), done, body)
+            b.position_at_end(body)
+            for lane, (node, offset) in enumerate(zip(nodes, where, strict=True)):
+                at = b.add(b.sext(offset, self.i64), ir.Constant(self.i64, lane))
+                x = b.load(b.gep(at_row, [at]))
+                second = b.fcmp_unordered("<", x, b.load(b.gep(threshold, [node])))
+                child = b.load(b.gep(first, [node]))
+                if zero_rule:
+                    rule = b.icmp_signed("!=", b.and_(child, ir.Constant(i32, _ZERO_RULE)), ir.Constant(i32, 0))
+                    small = b.fcmp_ordered("<=", b.call(self._fabs(1), [x]), zero)
+                    second = b.or_(second, b.and_(rule, small))
+                    child = b.and_(child, ir.Constant(i32, _CHILD_BITS))
+                node.add_incoming(b.add(b.zext(child, self.i64), b.zext(second, self.i64)), b.block)
+            b.branch(head)
+            b.position_at_end(done)
+            for lane, node in enumerate(nodes):
+                value = b.load(b.gep(leaf, [node]))
+                at = b.mul(b.add(row, ir.Constant(self.i64, lane)), ir.Constant(self.i64, e.n_outputs))
+                ptr = b.gep(out, [b.add(at, o)])
+                total = b.load(ptr)
+                if self.acc == self.f32:
+                    total = b.fptrunc(total, self.f32)  # exact: the slot holds a float32
+                total = b.fadd(total, value)
+                b.store(b.fpext(total, self.f64) if self.acc == self.f32 else total, ptr)
+
+        _loop(b, ir.Constant(self.i64, 0), ir.Constant(self.i64, len(trees)), tree)
 
     def _load_lanes(self, b: Any, out: Any, row: Any, o: int) -> Any:
         """Output o of LANES consecutive rows, in the sum's type."""
@@ -535,24 +643,136 @@ def _splat(ty: Any, value: Any, lanes: int) -> Any:
     )
 
 
-def _vector_trees(e: TreeEnsemble) -> dict[int, tuple[list[int], list[tuple[int, int]], int, int]]:
+#: `_WalkTables.first`: the low bits are the first child; this bit marks LightGBM's Zero rule
+#: (|x| <= ZERO_THRESHOLD is missing too).
+_ZERO_RULE = 1 << 30
+_CHILD_BITS = _ZERO_RULE - 1
+
+
+@dataclass
+class _WalkTables:
+    """The walked trees of one run as data. Every split becomes one test, `x' < t'` or
+    unordered (x is NaN): the row goes to the split's second child if it holds, to its first
+    child otherwise, and the two children are adjacent (`first`, `first + 1`). The second
+    child is the one a missing value takes, so NaN needs no test of its own.
+
+    `x'` is the feature's value in the compared type, or its negation: the kernel stages both
+    (`slots`: (feature, sign) per slot) and `offset` is the node's slot times BLOCK_ROWS. A
+    leaf's offset is -BLOCK_ROWS (a block of zeros before the slots; its sign marks the leaf),
+    its threshold -inf (0 < -inf never holds) and its first child itself: it keeps to itself.
+    `leaf` is a leaf's value (0 at splits)."""
+
+    offset: np.ndarray  # int32
+    threshold: np.ndarray  # the compared type
+    first: np.ndarray  # int32: the first child | _ZERO_RULE
+    leaf: np.ndarray  # the sum's type
+    roots: np.ndarray  # int32, per tree
+    outputs: np.ndarray  # int32, per tree
+    slots: list[tuple[int, int]]
+
+
+def _walk_tables(e: TreeEnsemble, trees: range, value: type, acc: type) -> _WalkTables:
+    """The run's trees, each split's test for the side missing values take (`x < t`,
+    `x <= t`, `x > t` or `x >= t`, from its op and which child that is) written as `x' < t'`
+    exactly: `x <= t` is `x < nextafter(t, inf)`, `x > t` is `-x < -t`, `x >= t` is
+    `-x < -nextafter(t, -inf)`, all in the compared type. What is missing follows
+    `missing_kind`, as `_Gen._goes_yes` reads it."""
+    first_node = int(e.roots[trees.start])
+    last_node = int(e.roots[trees.stop]) if trees.stop < e.n_trees else e.n_nodes
+    n = last_node - first_node
+    offset = np.zeros(n, np.int32)
+    threshold = np.zeros(n, value)
+    first = np.zeros(n, np.int32)
+    leaf = np.zeros(n, acc)
+    roots, outputs = [], []
+    slots: dict[tuple[int, int], int] = {}
+    up, down = value(np.inf), value(-np.inf)
+    for t in trees:
+        root = int(e.roots[t])
+        at = {root: root - first_node}  # the tree keeps its span; its nodes are reordered
+        roots.append(at[root])
+        end = int(e.roots[t + 1]) if t + 1 < e.n_trees else e.n_nodes
+        a_leaf = root + int(np.argmax(e.feature[root:end] < 0))
+        outputs.append(int(e.leaf_output[e.leaf_start[a_leaf]]))
+        free = at[root] + 1
+        queue = [root]
+        for i in queue:  # breadth first, appending as it goes
+            k = at[i]
+            if e.feature[i] < 0:
+                offset[k], first[k], threshold[k] = -BLOCK_ROWS, k, -np.inf
+                leaf[k] = acc(e.leaf_weight[e.leaf_start[i]])
+                continue
+            op, kind, yes, no = int(e.op[i]), int(e.missing_kind[i]), int(e.yes[i]), int(e.no[i])
+            limit = value(e.threshold[i])
+            if kind == NAN_AS_ZERO:  # NaN is compared as 0.0
+                missing = yes if _holds(op, 0.0, float(limit)) else no
+            elif kind == NAN_COMPARES:  # an ordered comparison with NaN is false
+                missing = no
+            else:
+                missing = int(e.missing[i])
+            other = no if missing == yes else yes
+            # The missing child's side, as (x below or above, strictly or not).
+            below = (op in (LE, LT)) == (missing == yes)
+            strict = (op in (LT, GT)) == (missing == yes)
+            if below:
+                sign, limit = 1, limit if strict else np.nextafter(limit, up)
+            else:
+                sign, limit = -1, -limit if strict else -np.nextafter(limit, down)
+            slot = slots.setdefault((int(e.feature[i]), sign), len(slots))
+            offset[k], threshold[k] = slot * BLOCK_ROWS, limit
+            first[k] = free | (_ZERO_RULE if kind == MISSING_ZERO else 0)
+            at[other], at[missing] = free, free + 1
+            free += 2
+            queue += (other, missing)
+    return _WalkTables(
+        offset,
+        threshold,
+        first,
+        leaf,
+        np.asarray(roots, np.int32),
+        np.asarray(outputs, np.int32),
+        list(slots),
+    )
+
+
+_BRANCH, _VECTOR, _WALK = range(3)
+
+
+def _tree_kinds(e: TreeEnsemble) -> np.ndarray:
+    """How each tree is scored: `_VECTOR` (branch-free, several rows at once: at most
+    VECTOR_LEAVES leaves, no categorical split), `_WALK` (larger, every split a comparison
+    `_walk` can normalise), `_BRANCH` (the rest: a nest of branches). Vector and walked trees
+    have leaves that add one value, all to one output."""
+    kinds = np.full(e.n_trees, _BRANCH, np.int8)
+    ends = np.append(e.roots[1:], e.n_nodes)
+    for t in range(e.n_trees):
+        nodes = slice(int(e.roots[t]), int(ends[t]))
+        leaf = e.feature[nodes] < 0
+        if (e.leaf_count[nodes][leaf] != 1).any() or (
+            len(set(e.leaf_output[e.leaf_start[nodes][leaf]].tolist())) != 1
+        ):
+            continue
+        ops = e.op[nodes][~leaf]
+        if int(leaf.sum()) <= VECTOR_LEAVES:
+            if not (ops == IN).any():
+                kinds[t] = _VECTOR
+        elif (ops <= GT).all():
+            kinds[t] = _WALK
+    return kinds
+
+
+def _vector_trees(
+    e: TreeEnsemble, kinds: np.ndarray
+) -> dict[int, tuple[list[int], list[tuple[int, int]], int, int]]:
     """The trees scored branch-free: tree -> (its leaves in order, `yes` subtrees first;
     (split, mask of the leaves left when its test fails) per split; the mask's width in bits;
     the offset of its first leaf in the table of leaf values)."""
     trees: dict[int, tuple[list[int], list[tuple[int, int]], int, int]] = {}
     offset = 0
     ends = np.append(e.roots[1:], e.n_nodes)
-    for t in range(e.n_trees):
+    for t in np.flatnonzero(kinds == _VECTOR).tolist():
         nodes = slice(int(e.roots[t]), int(ends[t]))
-        leaf = e.feature[nodes] < 0
-        n_leaves = int(leaf.sum())
-        if (
-            n_leaves > VECTOR_LEAVES
-            or (e.op[nodes] == IN).any()
-            or (e.leaf_count[nodes][leaf] != 1).any()
-            or len(set(e.leaf_output[e.leaf_start[nodes][leaf]].tolist())) != 1
-        ):
-            continue
+        n_leaves = int((e.feature[nodes] < 0).sum())
         order: list[int] = []
         span: dict[int, tuple[int, int]] = {}
         masks: list[tuple[int, int]] = []
@@ -578,11 +798,11 @@ def _vector_trees(e: TreeEnsemble) -> dict[int, tuple[list[int], list[tuple[int,
     return trees
 
 
-def _runs(trees: range, vector: dict[int, Any]) -> list[range]:
-    """Consecutive trees alike in whether they are scored branch-free."""
+def _runs(trees: range, kind: Callable[[int], int]) -> list[range]:
+    """Consecutive trees scored the same way (`kind`: `_tree_kinds`)."""
     runs, start = [], trees.start
     for t in range(trees.start + 1, trees.stop):
-        if (t in vector) != (start in vector):
+        if kind(t) != kind(start):
             runs.append(range(start, t))
             start = t
     runs.append(range(start, trees.stop))
