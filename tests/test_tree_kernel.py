@@ -45,7 +45,19 @@ def _cache(tmp_path, monkeypatch):
     kernel_cache.clear_memory()
 
 
-def random_tree(rng, n_features, n_outputs, depth, multi=False, ops=OPS, output=None):
+@pytest.fixture(params=["as-chosen", "walked", "branches"])
+def kinds(request, monkeypatch):
+    """Score each tree as the kernel chooses; or walk every tree it can (VECTOR_LEAVES 0:
+    small trees of plain comparisons walk too); or none (branches only), so that each way of
+    scoring meets every rule."""
+    if request.param != "as-chosen":
+        monkeypatch.setattr(kernel, "VECTOR_LEAVES", 0)
+    if request.param == "branches":
+        monkeypatch.setattr(kernel, "WALK_FEATURES", 0)
+    return request.param
+
+
+def random_tree(rng, n_features, n_outputs, depth, multi=False, ops=OPS, output=None, stop=0.2):
     """A random tree of Nodes: every op (of `ops`) and missing rule, categorical sets, one or
     several (output, weight) pairs per leaf (or all to `output`)."""
     nodes: list[Node] = []
@@ -53,7 +65,7 @@ def random_tree(rng, n_features, n_outputs, depth, multi=False, ops=OPS, output=
     def grow(level):
         i = len(nodes)
         nodes.append(Node())
-        if level == depth or (level > 1 and rng.random() < 0.2):
+        if level == depth or (level > 1 and rng.random() < stop):
             pairs = rng.integers(1, 3) if multi else 1
             nodes[i].leaf = [
                 (int(rng.integers(n_outputs)) if output is None else output, float(rng.normal()))
@@ -84,15 +96,20 @@ def random_tree(rng, n_features, n_outputs, depth, multi=False, ops=OPS, output=
 def random_ensemble(
     seed=0, n_trees=12, n_features=5, n_outputs=1, multi=False, vector=False, **options
 ):
-    """`vector`: most trees as the kernel scores branch-free (no categorical split, one
-    output each), the rest not (a categorical split, or deeper than VECTOR_LEAVES leaves)."""
+    """`vector`: trees of every kind the kernel has (`kernel._tree_kinds`), one output
+    each: most small without a categorical split (branch-free), some larger of plain
+    comparisons (walked), some with a categorical split or an equality test (branches)."""
     rng = np.random.default_rng(seed)
     if vector:
         numeric = tuple(op for op in OPS if op != IN)
         trees = [
             random_tree(rng, n_features, n_outputs, 6, ops=numeric, output=t % n_outputs)
             if t % 4
-            else random_tree(rng, n_features, n_outputs, 6 if t % 8 else 9, output=0)
+            else random_tree(
+                rng, n_features, n_outputs, 9, ops=(LE, LT, GE, GT), output=t % n_outputs, stop=0.05
+            )
+            if t % 8
+            else random_tree(rng, n_features, n_outputs, 6, output=0)
             for t in range(n_trees)
         ]
     else:
@@ -148,14 +165,18 @@ def assert_identical(e, features):
     [(1, False, False), (3, False, False), (4, True, False), (1, False, True), (3, False, True)],
     ids=["1", "3", "multi", "1-vector", "3-vector"],
 )
-def test_bit_identical_to_numpy(options, outputs):
+def test_bit_identical_to_numpy(options, outputs, kinds):
     n_outputs, multi, vector = outputs
     e = random_ensemble(
         seed=len(options) + n_outputs, n_outputs=n_outputs, multi=multi, vector=vector, **options
     )
-    branch_free = kernel._vector_trees(e)
-    if vector:  # both kinds of tree, in one ensemble
-        assert 0 < len(branch_free) < e.n_trees
+    counts = np.bincount(kernel._tree_kinds(e), minlength=3)
+    if vector and kinds == "as-chosen":  # every kind of tree, in one ensemble
+        assert counts.all(), counts
+    if vector and kinds == "walked":
+        assert counts[kernel._WALK] and not counts[kernel._VECTOR], counts
+    if kinds == "branches":
+        assert counts[kernel._BRANCH] == e.n_trees
     assert_identical(e, random_features(5_001, e.n_features))
 
 
@@ -163,7 +184,7 @@ def test_bit_identical_to_numpy(options, outputs):
 @pytest.mark.parametrize(
     "n", [0, 1, kernel.LANES - 1, kernel.LANES + 1, kernel.BLOCK_ROWS + 3, 1_001]
 )
-def test_row_counts(n, vector):
+def test_row_counts(n, vector, kinds):
     e = random_ensemble(seed=3, n_outputs=2, vector=vector)
     assert_identical(e, random_features(n, e.n_features))
 
@@ -178,13 +199,13 @@ def test_negative_values_in_no_category_set():
     assert_identical(e, features)
 
 
-def test_every_op_and_missing_rule_on_one_split():
+def test_every_op_and_missing_rule_on_one_split(kinds):
     """One split per (op, rule, missing side), against every special value."""
     features = random_features(2_000, 1, seed=7)
     for op in OPS:
         for kind in KINDS:
             for side in ("yes", "no"):
-                for threshold in (0.0, -0.5, 1e-36, 2.5):
+                for threshold in (0.0, -0.5, 1e-36, 2.5, 1.0 / 3.0, -1.7976931348623157e308):
                     split = Node(
                         feature=0, threshold=threshold, op=op, yes=1, no=2,
                         missing=1 if side == "yes" else 2, missing_kind=kind,
@@ -196,7 +217,7 @@ def test_every_op_and_missing_rule_on_one_split():
                         assert_identical(e, features)
 
 
-def test_large_ensemble_in_several_functions(monkeypatch):
+def test_large_ensemble_in_several_functions(monkeypatch, kinds):
     """Trees split across generated functions and row loops keep their order of additions."""
     monkeypatch.setattr(kernel, "CHUNK_NODES", 300)
     monkeypatch.setattr(kernel, "GROUP_NODES", 100)
@@ -204,7 +225,24 @@ def test_large_ensemble_in_several_functions(monkeypatch):
     assert_identical(e, random_features(777, e.n_features))
 
 
-def test_deep_tree_compiles_without_recursion():
+def test_walked_runs_split_by_features(monkeypatch):
+    """Walked trees over more features together than a run may stage are split into runs,
+    which keep the trees' order of additions."""
+    monkeypatch.setattr(kernel, "WALK_FEATURES", 3)
+    rng = np.random.default_rng(13)
+    trees = []
+    for t in range(12):  # trees on features {0, 1} and {2, 3} in turn: 2 each, 4 together
+        tree = random_tree(rng, 2, 2, 9, ops=(LE, LT, GE, GT), output=t % 2, stop=0.05)
+        for node in tree:
+            node.feature += 2 * (t % 2) if node.feature >= 0 else 0
+        trees.append(tree)
+    e = TreeEnsemble.build(trees, 4, 2, [0.5, -0.25])
+    assert (kernel._tree_kinds(e) == kernel._WALK).sum() > 6
+    assert len(kernel._walk_runs(e, range(e.n_trees))) == e.n_trees
+    assert_identical(e, random_features(1_000, e.n_features))
+
+
+def test_deep_tree_compiles_without_recursion(kinds):
     depth = 2_000  # a chain: far beyond Python's recursion limit if generated recursively
     chain: list = [None] * (2 * depth + 1)  # node 2d: the split at depth d; 2d+1: its leaf
     for d in range(depth):
@@ -257,8 +295,9 @@ def test_node_bound_falls_back(monkeypatch, caplog):
     assert np.array_equal(kernel.margins(e, features), evaluate.margins(e, features))
 
 
-def test_compile_cost_counts_branch_free_trees_four_times():
-    """The bound weighs what compiling costs: a branch-free tree's nodes four times."""
+def test_compile_cost_weighs_each_kind_of_tree():
+    """The bound weighs what compiling costs: a branch-free tree's nodes four times, a walked
+    tree's a quarter, a branchy tree's once."""
 
     def chain(leaves):  # a caterpillar tree: each split's `no` side goes deeper
         nodes = []
@@ -270,8 +309,11 @@ def test_compile_cost_counts_branch_free_trees_four_times():
         return [*nodes, Node(leaf=[(0, -1.0)])]
 
     small, large = chain(2), chain(kernel.VECTOR_LEAVES + 1)
-    e = TreeEnsemble.build([small, large], 1, 1)
-    assert kernel.compile_cost(e) == 4 * len(small) + len(large)
+    branchy = chain(kernel.VECTOR_LEAVES + 1)
+    branchy[0].op = EQ
+    e = TreeEnsemble.build([small, large, branchy], 1, 1)
+    assert list(kernel._tree_kinds(e)) == [kernel._VECTOR, kernel._WALK, kernel._BRANCH]
+    assert kernel.compile_cost(e) == 4 * len(small) + -(-len(large) // 4) + len(branchy)
 
 
 # --- the caches ------------------------------------------------------------------------------

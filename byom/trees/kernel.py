@@ -7,12 +7,15 @@ The generated function is
 
 It reads the engine's columns where they are (one pointer per feature, no row-major copy) and
 works through the rows in blocks of `BLOCK_ROWS`: within a block, tree by tree (so one tree's
-code stays hot in the instruction cache while it runs over the block), each tree a nest of
-branches in which every node's comparison, missing-value rule and category set is a constant.
-Every row's accumulator lives in `out`; trees add to it in tree order, in float64 or, for
-`sum_float32`, in float32 (held exactly in the double slot), starting from `0.0 + base` for a
-sum and finishing with `base + total / trees` for an average: the numpy path's operations in
-the numpy path's order, so the results are identical. No fast-math flag is ever set.
+code or tables stay in cache while it runs over the block). A tree is scored one of three ways
+(`_tree_kinds`): small trees without a branch, LANES rows at once, QuickScorer style
+(`_Gen._vector_rows`); larger trees of plain comparisons walked as data, WALK_LANES rows side
+by side (`_Gen._walk`); the rest as a nest of branches in which every node's comparison,
+missing-value rule and category set is a constant (`_Gen._tree`). Every row's accumulator
+lives in `out`; trees add to it in tree order, in float64 or, for `sum_float32`, in float32
+(held exactly in the double slot), starting from `0.0 + base` for a sum and finishing with
+`base + total / trees` for an average: the numpy path's operations in the numpy path's order,
+so the results are identical. No fast-math flag is ever set.
 
 Trees are grouped into functions of at most `CHUNK_NODES` nodes, which bounds what LLVM
 optimises at once. Ensembles over `MAX_KERNEL_NODES` nodes, or where llvmlite cannot be
@@ -34,7 +37,6 @@ import numpy as np
 from byom import config
 from byom.trees import evaluate
 from byom.trees.ensemble import (
-    GE,
     GT,
     IN,
     LE,
@@ -71,17 +73,20 @@ GROUP_NODES = 1_280
 #: of it (`Kernel.margins` scores a shorter tail through a padded copy).
 LANES = 8
 #: Trees with at most this many leaves, one output and no categorical split are scored
-#: branch-free, several rows at once (see `_Gen._vector_rows`); larger trees walk branches.
+#: branch-free, several rows at once (see `_Gen._vector_rows`).
 VECTOR_LEAVES = 64
-#: Larger ensembles stay on the numpy path (ONNX ones on onnxruntime). Compiling takes about
-#: 0.12 ms of a current core per node of a branchy tree and four times that per node of a
-#: branch-free one, so the bound (on `compile_cost`) keeps a query's first compile (later ones
-#: load from the disk cache) under a minute, however hostile the model.
 #: Larger trees whose splits are all comparisons (<, <=, >=, >) and whose leaves add one value
-#: to one output are walked as data (`_Gen._walk`): each node's feature, threshold and
-#: missing-value rule sit in tables, and WALK_LANES rows step down a tree side by side, each
-#: choosing its child without a branch. The compiled code does not grow with the trees.
+#: to one output are walked as data (`_Gen._walk`), this many rows side by side: the compiled
+#: code does not grow with the trees, only its tables.
 WALK_LANES = LANES
+#: Features a walked run of trees may use: a run stages both signs of each for a block of rows
+#: on the stack (at most 2 x 128 x 128 x 8 bytes = 256 KiB).
+WALK_FEATURES = 128
+#: Larger ensembles stay on the numpy path (ONNX ones on onnxruntime). Compiling takes about
+#: 0.12 ms of a current core per node of a branchy tree, four times that per node of a
+#: branch-free one and a twentieth per walked node (whose tables make the IR large, so they
+#: count a quarter), so the bound (on `compile_cost`) keeps a query's first compile (later ones
+#: load from the disk cache) under a minute and its memory bounded, however hostile the model.
 MAX_KERNEL_NODES = config.int_env("BYOM_KERNEL_MAX_NODES", 300_000)
 ENTRY = "byom_predict"
 _PREDICATES = ("<=", "<", ">=", ">", "==", "!=")  # LE, LT, GE, GT, EQ, NEQ
@@ -115,11 +120,12 @@ def why_not(ensemble: TreeEnsemble) -> str | None:
 
 def compile_cost(e: TreeEnsemble) -> int:
     """The ensemble's nodes, weighted by what they cost to compile relative to a branchy
-    tree's: four times for a branch-free tree, a tenth for a walked one (its nodes are data)."""
+    tree's: four times for a branch-free tree, a quarter for a walked one (its nodes are
+    tables: quick to compile, but they make the IR long)."""
     sizes = np.diff(np.append(e.roots, e.n_nodes))
     kinds = _tree_kinds(e)
-    weight = np.where(kinds == _VECTOR, 4.0, np.where(kinds == _WALK, 0.1, 1.0))
-    return int(np.ceil((sizes * weight).sum()))
+    weight = np.where(kinds == _VECTOR, 16, np.where(kinds == _WALK, 1, 4))
+    return -(-int((sizes * weight).sum()) // 4)
 
 
 class Kernel:
@@ -249,9 +255,13 @@ class _Gen:
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         columns, start, end, out = fn.args
         col = {f: b.load(b.gep(columns, [ir.Constant(self.i64, f)])) for f in self._used(trees)}
+        buffer = None  # the walked runs' staging buffer, one per function
         for run in _runs(trees, lambda t: int(self.kinds[t])):
             if self.kinds[run.start] == _WALK:
-                self._walk(b, run, start, end, col, out)
+                if buffer is None:
+                    buffer = self._alloca(b, (1 + 2 * WALK_FEATURES) * BLOCK_ROWS)
+                for walked in _walk_runs(self.e, run):
+                    self._walk(b, walked, start, end, col, out, buffer)
                 continue
             for group in _groups(self.e, run, GROUP_NODES):
                 if run.start in self.vector:
@@ -373,7 +383,17 @@ class _Gen:
         var.global_constant, var.linkage, var.align = True, "internal", 8
         return var.bitcast(ty.as_pointer())
 
-    def _walk(self, b: Any, trees: range, start: Any, end: Any, col: dict, out: Any) -> None:
+    def _alloca(self, b: Any, values: int) -> Any:
+        """A buffer of `values` values of the compared type in the function's frame."""
+        here = b.block
+        b.position_at_start(b.function.entry_basic_block)  # once per call, not per loop
+        buffer = b.alloca(self.value, ir.Constant(self.i64, values))
+        b.position_at_end(here)
+        return buffer
+
+    def _walk(
+        self, b: Any, trees: range, start: Any, end: Any, col: dict, out: Any, buffer: Any
+    ) -> None:
         """Rows [start, end) through walked trees (`_walk_tables`). The block's feature values
         (and negations) are staged once, in the compared type; then tree by tree (its tables
         stay in cache), WALK_LANES rows step down it side by side until all stand on a leaf,
@@ -388,13 +408,13 @@ class _Gen:
         leaf = self._table("walk_leaf", self.acc, w.leaf)
         roots = self._table("walk_roots", i32, w.roots)
         outputs = self._table("walk_outputs", i32, w.outputs)
-        here = b.block
-        b.position_at_start(b.function.entry_basic_block)  # one buffer per call, not per loop
-        size = ir.Constant(self.i64, (1 + len(w.slots)) * BLOCK_ROWS)
-        buffer = b.alloca(self.value, size)
-        b.position_at_end(here)
         pad = ir.Constant(self.value, 0.0)
-        _loop(b, ir.Constant(self.i64, 0), ir.Constant(self.i64, BLOCK_ROWS), lambda r: b.store(pad, b.gep(buffer, [r])))
+        _loop(
+            b,
+            ir.Constant(self.i64, 0),
+            ir.Constant(self.i64, BLOCK_ROWS),
+            lambda r: b.store(pad, b.gep(buffer, [r])),
+        )
         staged = b.gep(buffer, [ir.Constant(self.i64, BLOCK_ROWS)])  # slot 0; the pad before
         for k, (f, sign) in enumerate(w.slots):
 
@@ -438,7 +458,9 @@ class _Gen:
                 second = b.fcmp_unordered("<", x, b.load(b.gep(threshold, [node])))
                 child = b.load(b.gep(first, [node]))
                 if zero_rule:
-                    rule = b.icmp_signed("!=", b.and_(child, ir.Constant(i32, _ZERO_RULE)), ir.Constant(i32, 0))
+                    rule = b.icmp_signed(
+                        "!=", b.and_(child, ir.Constant(i32, _ZERO_RULE)), ir.Constant(i32, 0)
+                    )
                     small = b.fcmp_ordered("<=", b.call(self._fabs(1), [x]), zero)
                     second = b.or_(second, b.and_(rule, small))
                     child = b.and_(child, ir.Constant(i32, _CHILD_BITS))
@@ -447,7 +469,9 @@ class _Gen:
             b.position_at_end(done)
             for lane, node in enumerate(nodes):
                 value = b.load(b.gep(leaf, [node]))
-                at = b.mul(b.add(row, ir.Constant(self.i64, lane)), ir.Constant(self.i64, e.n_outputs))
+                at = b.mul(
+                    b.add(row, ir.Constant(self.i64, lane)), ir.Constant(self.i64, e.n_outputs)
+                )
                 ptr = b.gep(out, [b.add(at, o)])
                 total = b.load(ptr)
                 if self.acc == self.f32:
@@ -681,9 +705,9 @@ def _walk_tables(e: TreeEnsemble, trees: range, value: type, acc: type) -> _Walk
     last_node = int(e.roots[trees.stop]) if trees.stop < e.n_trees else e.n_nodes
     n = last_node - first_node
     offset = np.zeros(n, np.int32)
-    threshold = np.zeros(n, value)
+    threshold: np.ndarray = np.zeros(n, value)
     first = np.zeros(n, np.int32)
-    leaf = np.zeros(n, acc)
+    leaf: np.ndarray = np.zeros(n, acc)
     roots, outputs = [], []
     slots: dict[tuple[int, int], int] = {}
     up, down = value(np.inf), value(-np.inf)
@@ -714,10 +738,11 @@ def _walk_tables(e: TreeEnsemble, trees: range, value: type, acc: type) -> _Walk
             # The missing child's side, as (x below or above, strictly or not).
             below = (op in (LE, LT)) == (missing == yes)
             strict = (op in (LT, GT)) == (missing == yes)
-            if below:
-                sign, limit = 1, limit if strict else np.nextafter(limit, up)
-            else:
-                sign, limit = -1, -limit if strict else -np.nextafter(limit, down)
+            with np.errstate(over="ignore"):  # the largest finite value steps to infinity
+                if below:
+                    sign, limit = 1, limit if strict else np.nextafter(limit, up)
+                else:
+                    sign, limit = -1, -limit if strict else -np.nextafter(limit, down)
             slot = slots.setdefault((int(e.feature[i]), sign), len(slots))
             offset[k], threshold[k] = slot * BLOCK_ROWS, limit
             first[k] = free | (_ZERO_RULE if kind == MISSING_ZERO else 0)
@@ -741,24 +766,50 @@ _BRANCH, _VECTOR, _WALK = range(3)
 def _tree_kinds(e: TreeEnsemble) -> np.ndarray:
     """How each tree is scored: `_VECTOR` (branch-free, several rows at once: at most
     VECTOR_LEAVES leaves, no categorical split), `_WALK` (larger, every split a comparison
-    `_walk` can normalise), `_BRANCH` (the rest: a nest of branches). Vector and walked trees
-    have leaves that add one value, all to one output."""
+    `_walk` can normalise, with a finite threshold in the compared type, at most
+    WALK_FEATURES features), `_BRANCH` (the rest: a nest of
+    branches). Vector and walked trees have leaves that add one value, all to one output.
+    Vectorised: a hostile ensemble may have millions of trees."""
+    if not e.n_trees:
+        return np.zeros(0, np.int8)
+    leaf = e.feature < 0
+    tree = np.repeat(np.arange(e.n_trees), np.diff(np.append(e.roots, e.n_nodes)))
+
+    def per_tree(values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values.astype(np.int64), e.roots)
+
+    output = np.where(leaf, e.leaf_output[np.minimum(e.leaf_start, len(e.leaf_output) - 1)], 0)
+    low = np.minimum.reduceat(np.where(leaf, output, np.iinfo(np.int32).max), e.roots)
+    high = np.maximum.reduceat(np.where(leaf, output, -1), e.roots)
+    simple = (per_tree(leaf & (e.leaf_count != 1)) == 0) & (low == high)
+    categorical = per_tree(~leaf & (e.op == IN)) > 0
+    with np.errstate(over="ignore"):  # a float64 threshold past float32's range: infinite
+        compared = e.threshold.astype(np.float32) if e.float32 else e.threshold
+    # `_walk_tables` writes `x <= t` as `x < nextafter(t, inf)`: true only for a finite t.
+    compares = per_tree(~leaf & ((e.op > GT) | ~np.isfinite(compared))) == 0
+    split_features = np.unique(tree[~leaf] * np.int64(e.n_features + 1) + e.feature[~leaf])
+    features = np.bincount(split_features // (e.n_features + 1), minlength=e.n_trees)
+    small = per_tree(leaf) <= VECTOR_LEAVES
     kinds = np.full(e.n_trees, _BRANCH, np.int8)
-    ends = np.append(e.roots[1:], e.n_nodes)
-    for t in range(e.n_trees):
-        nodes = slice(int(e.roots[t]), int(ends[t]))
-        leaf = e.feature[nodes] < 0
-        if (e.leaf_count[nodes][leaf] != 1).any() or (
-            len(set(e.leaf_output[e.leaf_start[nodes][leaf]].tolist())) != 1
-        ):
-            continue
-        ops = e.op[nodes][~leaf]
-        if int(leaf.sum()) <= VECTOR_LEAVES:
-            if not (ops == IN).any():
-                kinds[t] = _VECTOR
-        elif (ops <= GT).all():
-            kinds[t] = _WALK
+    kinds[simple & small & ~categorical] = _VECTOR
+    kinds[simple & ~small & compares & (features <= WALK_FEATURES)] = _WALK
     return kinds
+
+
+def _walk_runs(e: TreeEnsemble, trees: range) -> list[range]:
+    """Consecutive walked trees using at most WALK_FEATURES features together (so that a
+    run's staged values, both signs of each, fit the buffer)."""
+    runs: list[range] = []
+    start, used = trees.start, set[int]()
+    for t in trees:
+        end = int(e.roots[t + 1]) if t + 1 < e.n_trees else e.n_nodes
+        features = set(e.feature[int(e.roots[t]) : end].tolist()) - {-1}
+        if used and len(used | features) > WALK_FEATURES:
+            runs.append(range(start, t))
+            start, used = t, set()
+        used |= features
+    runs.append(range(start, trees.stop))
+    return runs
 
 
 def _vector_trees(
