@@ -73,6 +73,23 @@ def _features(data: pd.DataFrame) -> dict[str, np.ndarray]:
 CASES = {
     "binary-5x7": ({"objective": "binary"}, "binary", 5, 7),
     "binary-100x31": ({"objective": "binary"}, "binary", 100, 31),
+    # Without the category column: trees over 64 leaves of plain comparisons, which the kernel
+    # walks as data (byom.trees.kernel._walk).
+    "binary-20x255-numeric": ({"objective": "binary"}, "binary", 20, 255, False),
+    "multiclass-10x255-numeric": (
+        {"objective": "multiclass", "num_class": 4},
+        "multi",
+        10,
+        255,
+        False,
+    ),
+    "zero_as_missing-20x255-numeric": (
+        {"objective": "regression", "zero_as_missing": True},
+        "value",
+        20,
+        255,
+        False,
+    ),
     "binary-sigmoid": ({"objective": "binary", "sigmoid": 0.7}, "binary", 20, 15),
     "multiclass": ({"objective": "multiclass", "num_class": 4}, "multi", 20, 15),
     "multiclassova": ({"objective": "multiclassova", "num_class": 4}, "multi", 10, 7),
@@ -99,8 +116,8 @@ CASES = {
 
 @pytest.fixture(scope="module", params=sorted(CASES))
 def trained(request, frame):
-    params, label, rounds, leaves = CASES[request.param]
-    booster, data = _train(frame, params, label, rounds, leaves)
+    params, label, rounds, leaves, *categorical = CASES[request.param]
+    booster, data = _train(frame, params, label, rounds, leaves, *categorical)
     return request.param, booster, data
 
 
