@@ -98,6 +98,8 @@ def _build(name: str) -> bytes:
         "rf_binary": lambda: _skl(RandomForestClassifier(**rf)),
         "rf_multiclass": lambda: _skl(_classes(3, RandomForestClassifier(**rf))),
         "rf_regressor": lambda: _skl(RandomForestRegressor(**rf)),
+        # Trees over 64 leaves: walked as data by the kernel.
+        "rf_regressor_deep": lambda: _skl(RandomForestRegressor(**{**rf, "max_depth": 12})),
         "gb_binary": lambda: _skl(GradientBoostingClassifier(**gb)),
         "gb_multiclass": lambda: _skl(_classes(3, GradientBoostingClassifier(**gb))),
         "gb_regressor": lambda: _skl(GradientBoostingRegressor(**gb)),
@@ -115,7 +117,7 @@ def model(name: str) -> bytes:
 
 
 LOWERED = [
-    "rf_binary", "rf_multiclass", "rf_regressor", "gb_binary", "gb_multiclass", "gb_regressor",
+    "rf_binary", "rf_multiclass", "rf_regressor", "rf_regressor_deep", "gb_binary", "gb_multiclass", "gb_regressor",
     "lgb_binary", "lgb_multiclass", "lgb_regressor",
 ]  # fmt: skip
 
