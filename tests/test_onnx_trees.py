@@ -117,8 +117,8 @@ def model(name: str) -> bytes:
 
 
 LOWERED = [
-    "rf_binary", "rf_multiclass", "rf_regressor", "rf_regressor_deep", "gb_binary", "gb_multiclass", "gb_regressor",
-    "lgb_binary", "lgb_multiclass", "lgb_regressor",
+    "rf_binary", "rf_multiclass", "rf_regressor", "rf_regressor_deep", "gb_binary",
+    "gb_multiclass", "gb_regressor", "lgb_binary", "lgb_multiclass", "lgb_regressor",
 ]  # fmt: skip
 
 

@@ -9,7 +9,7 @@ It reads the engine's columns where they are (one pointer per feature, no row-ma
 works through the rows in blocks of `BLOCK_ROWS`: within a block, tree by tree (so one tree's
 code or tables stay in cache while it runs over the block). A tree is scored one of three ways
 (`_tree_kinds`): small trees without a branch, LANES rows at once, QuickScorer style
-(`_Gen._vector_rows`); larger trees of plain comparisons walked as data, WALK_LANES rows side
+(`_Gen._vector_rows`); other trees of plain comparisons walked as data, WALK_LANES rows side
 by side (`_Gen._walk`); the rest as a nest of branches in which every node's comparison,
 missing-value rule and category set is a constant (`_Gen._tree`). Every row's accumulator
 lives in `out`; trees add to it in tree order, in float64 or, for `sum_float32`, in float32
@@ -27,6 +27,7 @@ engine threads score in parallel.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -75,9 +76,9 @@ LANES = 8
 #: Trees with at most this many leaves, one output and no categorical split are scored
 #: branch-free, several rows at once (see `_Gen._vector_rows`).
 VECTOR_LEAVES = 64
-#: Larger trees whose splits are all comparisons (<, <=, >=, >) and whose leaves add one value
-#: to one output are walked as data (`_Gen._walk`), this many rows side by side: the compiled
-#: code does not grow with the trees, only its tables.
+#: Other trees whose splits are all comparisons (<, <=, >=, >) are walked as data
+#: (`_Gen._walk`), this many rows side by side: the compiled code does not grow with the
+#: trees, only its tables.
 WALK_LANES = LANES
 #: Features a walked run of trees may use: a run stages both signs of each for a block of rows
 #: on the stack (at most 2 x 128 x 128 x 8 bytes = 256 KiB).
@@ -398,16 +399,19 @@ class _Gen:
         (and negations) are staged once, in the compared type; then tree by tree (its tables
         stay in cache), WALK_LANES rows step down it side by side until all stand on a leaf,
         each step a load of the node's offset, the value, the threshold and the first child,
-        one comparison and no branch. Each leaf's value is added to its row's total in `out`,
-        in tree order."""
+        one comparison and no branch. Each leaf's (output, weight) pairs are added to its row's
+        totals in `out`, in tree order."""
         e, i32 = self.e, ir.IntType(32)
         w = _walk_tables(e, trees, np.float32 if e.float32 else np.float64, self.dtype)
         offsets = self._table("walk_offset", i32, w.offset)
         threshold = self._table("walk_threshold", self.value, w.threshold)
         first = self._table("walk_first", i32, w.first)
-        leaf = self._table("walk_leaf", self.acc, w.leaf)
+        pair_start = self._table("walk_pair_start", i32, w.pair_start)
+        pair_count = self._table("walk_pair_count", i32, w.pair_count)
+        pair_output = self._table("walk_pair_output", i32, w.pair_output)
+        pair_weight = self._table("walk_pair_weight", self.acc, w.pair_weight)
+        single = bool((w.pair_count[w.offset < 0] == 1).all())  # one pair per leaf
         roots = self._table("walk_roots", i32, w.roots)
-        outputs = self._table("walk_outputs", i32, w.outputs)
         pad = ir.Constant(self.value, 0.0)
         _loop(
             b,
@@ -432,11 +436,20 @@ class _Gen:
 
         def tree(t: Any) -> None:
             root = b.zext(b.load(b.gep(roots, [t])), self.i64)
-            o = b.sext(b.load(b.gep(outputs, [t])), self.i64)
             step = ir.Constant(self.i64, lanes)
-            _loop(b, start, end, lambda row: rows(row, root, o), step=step)
+            _loop(b, start, end, lambda row: rows(row, root), step=step)
 
-        def rows(row: Any, root: Any, o: Any) -> None:
+        def add_pair(row: Any, pair: Any) -> None:
+            """out[row, pair_output[pair]] += pair_weight[pair], in the sum's type."""
+            o = b.sext(b.load(b.gep(pair_output, [pair])), self.i64)
+            ptr = b.gep(out, [b.add(b.mul(row, ir.Constant(self.i64, e.n_outputs)), o)])
+            total = b.load(ptr)
+            if self.acc == self.f32:
+                total = b.fptrunc(total, self.f32)  # exact: the slot holds a float32
+            total = b.fadd(total, b.load(b.gep(pair_weight, [pair])))
+            b.store(b.fpext(total, self.f64) if self.acc == self.f32 else total, ptr)
+
+        def rows(row: Any, root: Any) -> None:
             fn = b.function
             before = b.block
             head, body, done = (fn.append_basic_block(n) for n in ("walk", "step", "leaves"))
@@ -468,16 +481,14 @@ class _Gen:
             b.branch(head)
             b.position_at_end(done)
             for lane, node in enumerate(nodes):
-                value = b.load(b.gep(leaf, [node]))
-                at = b.mul(
-                    b.add(row, ir.Constant(self.i64, lane)), ir.Constant(self.i64, e.n_outputs)
-                )
-                ptr = b.gep(out, [b.add(at, o)])
-                total = b.load(ptr)
-                if self.acc == self.f32:
-                    total = b.fptrunc(total, self.f32)  # exact: the slot holds a float32
-                total = b.fadd(total, value)
-                b.store(b.fpext(total, self.f64) if self.acc == self.f32 else total, ptr)
+                lane_row = b.add(row, ir.Constant(self.i64, lane))
+                first_pair = b.sext(b.load(b.gep(pair_start, [node])), self.i64)
+                if single:
+                    add_pair(lane_row, first_pair)
+                else:  # the leaf's pairs in order
+                    count = b.sext(b.load(b.gep(pair_count, [node])), self.i64)
+                    end_pair = b.add(first_pair, count)
+                    _loop(b, first_pair, end_pair, functools.partial(add_pair, lane_row))
 
         _loop(b, ir.Constant(self.i64, 0), ir.Constant(self.i64, len(trees)), tree)
 
@@ -684,14 +695,16 @@ class _WalkTables:
     (`slots`: (feature, sign) per slot) and `offset` is the node's slot times BLOCK_ROWS. A
     leaf's offset is -BLOCK_ROWS (a block of zeros before the slots; its sign marks the leaf),
     its threshold -inf (0 < -inf never holds) and its first child itself: it keeps to itself.
-    `leaf` is a leaf's value (0 at splits)."""
+    A leaf adds `pair_count` (output, weight) pairs from `pair_start` (0 pairs at splits)."""
 
     offset: np.ndarray  # int32
     threshold: np.ndarray  # the compared type
     first: np.ndarray  # int32: the first child | _ZERO_RULE
-    leaf: np.ndarray  # the sum's type
+    pair_start: np.ndarray  # int32, into pair_output and pair_weight
+    pair_count: np.ndarray  # int32
+    pair_output: np.ndarray  # int32
+    pair_weight: np.ndarray  # the sum's type
     roots: np.ndarray  # int32, per tree
-    outputs: np.ndarray  # int32, per tree
     slots: list[tuple[int, int]]
 
 
@@ -707,24 +720,24 @@ def _walk_tables(e: TreeEnsemble, trees: range, value: type, acc: type) -> _Walk
     offset = np.zeros(n, np.int32)
     threshold: np.ndarray = np.zeros(n, value)
     first = np.zeros(n, np.int32)
-    leaf: np.ndarray = np.zeros(n, acc)
-    roots, outputs = [], []
+    pair_start = np.zeros(n, np.int32)
+    pair_count = np.zeros(n, np.int32)
+    leaves = np.flatnonzero(e.feature[first_node:last_node] < 0) + first_node
+    pairs = slice(int(e.leaf_start[leaves].min()), int((e.leaf_start + e.leaf_count)[leaves].max()))
+    roots = []
     slots: dict[tuple[int, int], int] = {}
     up, down = value(np.inf), value(-np.inf)
     for t in trees:
         root = int(e.roots[t])
         at = {root: root - first_node}  # the tree keeps its span; its nodes are reordered
         roots.append(at[root])
-        end = int(e.roots[t + 1]) if t + 1 < e.n_trees else e.n_nodes
-        a_leaf = root + int(np.argmax(e.feature[root:end] < 0))
-        outputs.append(int(e.leaf_output[e.leaf_start[a_leaf]]))
         free = at[root] + 1
         queue = [root]
         for i in queue:  # breadth first, appending as it goes
             k = at[i]
             if e.feature[i] < 0:
                 offset[k], first[k], threshold[k] = -BLOCK_ROWS, k, -np.inf
-                leaf[k] = acc(e.leaf_weight[e.leaf_start[i]])
+                pair_start[k], pair_count[k] = e.leaf_start[i] - pairs.start, e.leaf_count[i]
                 continue
             op, kind, yes, no = int(e.op[i]), int(e.missing_kind[i]), int(e.yes[i]), int(e.no[i])
             limit = value(e.threshold[i])
@@ -753,9 +766,11 @@ def _walk_tables(e: TreeEnsemble, trees: range, value: type, acc: type) -> _Walk
         offset,
         threshold,
         first,
-        leaf,
+        pair_start,
+        pair_count,
+        e.leaf_output[pairs].astype(np.int32),
+        e.leaf_weight[pairs].astype(acc),
         np.asarray(roots, np.int32),
-        np.asarray(outputs, np.int32),
         list(slots),
     )
 
@@ -765,11 +780,10 @@ _BRANCH, _VECTOR, _WALK = range(3)
 
 def _tree_kinds(e: TreeEnsemble) -> np.ndarray:
     """How each tree is scored: `_VECTOR` (branch-free, several rows at once: at most
-    VECTOR_LEAVES leaves, no categorical split), `_WALK` (larger, every split a comparison
-    `_walk` can normalise, with a finite threshold in the compared type, at most
-    WALK_FEATURES features), `_BRANCH` (the rest: a nest of
-    branches). Vector and walked trees have leaves that add one value, all to one output.
-    Vectorised: a hostile ensemble may have millions of trees."""
+    VECTOR_LEAVES leaves, no categorical split, leaves that add one value, all to one
+    output), else `_WALK` (every split a comparison `_walk` can normalise, with a finite
+    threshold in the compared type; at most WALK_FEATURES features), else `_BRANCH` (a nest
+    of branches). Vectorised: a hostile ensemble may have millions of trees."""
     if not e.n_trees:
         return np.zeros(0, np.int8)
     leaf = e.feature < 0
@@ -791,8 +805,8 @@ def _tree_kinds(e: TreeEnsemble) -> np.ndarray:
     features = np.bincount(split_features // (e.n_features + 1), minlength=e.n_trees)
     small = per_tree(leaf) <= VECTOR_LEAVES
     kinds = np.full(e.n_trees, _BRANCH, np.int8)
+    kinds[compares & (features <= WALK_FEATURES)] = _WALK
     kinds[simple & small & ~categorical] = _VECTOR
-    kinds[simple & ~small & compares & (features <= WALK_FEATURES)] = _WALK
     return kinds
 
 
