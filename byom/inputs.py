@@ -25,6 +25,8 @@ from byom.errors import (
 )
 from byom.scorers.base import ModelInput, ValueType
 
+#: Per input slot: the index of the row's column that feeds it, and its label for errors.
+Plan = tuple[tuple[int, str], ...]
 #: Model input name -> the table columns that feed it, in tensor order. A column may be a
 #: position, `[i]` (0-based, as Teradata's column indexes), resolved against the row's columns.
 InputMap = dict[str, list[str]]
@@ -187,6 +189,7 @@ class InputBinder:
                 cols = [inp.name] if inp.width == 1 else [None] * inp.width  # type: ignore[list-item]
             slots.extend(_Slot(inp, c) for c in cols)
         self._slots = tuple(slots)
+        self._plans: dict[tuple[str, ...], Plan] = {}
 
     def column_names(self) -> list[str | None]:
         """The columns read by name; a position's column is known only from a row."""
@@ -198,13 +201,28 @@ class InputBinder:
         An exact match wins (input `x0` with columns `X0` and `x0` takes `x0`); otherwise the
         one column that matches ignoring case. Two columns that match only ignoring case (input
         `Age` with columns `AGE` and `age`) are ambiguous: refused, never settled by order."""
+        plan = self.plan(tuple(names))
+        return self._assemble([columns[i] for i, _ in plan], [label for _, label in plan])
+
+    def plan(self, names: tuple[str, ...]) -> Plan:
+        """Which of a row's columns (by index) feeds each slot, and its label for errors;
+        worked out once per row shape and kept (engines send the same shape batch after
+        batch)."""
+        found = self._plans.get(names)
+        if found is None:
+            found = self._plan(names)
+            if len(self._plans) >= 16:  # a handful of shapes per model in practice
+                self._plans.clear()
+            self._plans[names] = found
+        return found
+
+    def _plan(self, names: tuple[str, ...]) -> Plan:
         exact: dict[str, int] = {}
         folded: dict[str, list[int]] = {}
         for i, name in enumerate(names):
             exact.setdefault(name, i)
             folded.setdefault(name.lower(), []).append(i)
-        chosen: list[pa.Array] = []
-        labels: list[str] = []
+        chosen: list[tuple[int, str]] = []
         missing: list[str] = []
         for slot in self._slots:
             if slot.column is None:
@@ -233,23 +251,52 @@ class InputBinder:
             if idx is None:
                 missing.append(slot.column)
             else:
-                chosen.append(columns[idx])
-                labels.append(names[idx] if at is not None else slot.column)
+                chosen.append((idx, names[idx] if at is not None else slot.column))
         if missing:
             raise MissingColumnError(self.model_id, missing, names)
-        return self._assemble(chosen, labels)
+        return tuple(chosen)
 
-    def by_position(self, columns: Sequence[pa.Array]) -> dict[str, np.ndarray]:
-        if len(columns) != len(self._slots):
+    def positional_plan(self, count: int) -> Plan:
+        """The plan of a positional call: argument i feeds slot i."""
+        if count != len(self._slots):
             expected = [s.column or s.input.name for s in self._slots]
-            raise ArityError(self.model_id, expected, len(columns))
-        labels = [f"argument {i + 2}" for i in range(len(columns))]
-        return self._assemble(list(columns), labels)
+            raise ArityError(self.model_id, expected, count)
+        return tuple((i, f"argument {i + 2}") for i in range(count))
 
-    def _assemble(self, columns: list[pa.Array], labels: list[str]) -> dict[str, np.ndarray]:
+    def from_batch(
+        self, plan: Plan, batch: BatchColumns, start: int, stop: int
+    ) -> dict[str, np.ndarray]:
+        """The features of rows [start, stop) of a batch shared by several models: each column
+        converted once per batch (and type), each model handed a slice of it. A conversion
+        that fails over the whole batch is retried on this model's rows alone, so the error
+        (or its absence) is this model's."""
         features: dict[str, np.ndarray] = {}
         pos = 0
         for inp in self.inputs:
+            used = plan[pos : pos + inp.width]
+            whole = batch.converted(
+                tuple(i for i, _ in used), inp.type, inp.width > 1, self.missing_string
+            )
+            if whole is None:  # this model's rows alone, as a single-model batch would
+                columns = [batch.columns[i].slice(start, stop - start) for i, _ in used]
+                part = self._assemble(columns, [label for _, label in used], only=inp)
+                features[inp.name] = part[inp.name]
+            else:
+                features[inp.name] = whole[start:stop]
+            pos += inp.width
+        return features
+
+    def by_position(self, columns: Sequence[pa.Array]) -> dict[str, np.ndarray]:
+        plan = self.positional_plan(len(columns))
+        return self._assemble(list(columns), [label for _, label in plan])
+
+    def _assemble(
+        self, columns: list[pa.Array], labels: list[str], only: ModelInput | None = None
+    ) -> dict[str, np.ndarray]:
+        """The features from their columns, in slot order (`only`: the columns of one input)."""
+        features: dict[str, np.ndarray] = {}
+        pos = 0
+        for inp in self.inputs if only is None else (only,):
             if inp.width == 1:
                 features[inp.name] = convert_column(
                     columns[pos], inp.type, self.model_id, labels[pos], self.missing_string
@@ -274,6 +321,41 @@ class InputBinder:
 
 
 _NUMPY: dict[ValueType, type] = {"float32": np.float32, "float64": np.float64}
+
+
+class BatchColumns:
+    """One engine batch's columns, shared by every model that scores some of its rows (rows
+    already grouped by model): each column is converted to a model input type once per batch,
+    and each model takes a slice."""
+
+    def __init__(self, columns: Sequence[pa.Array]) -> None:
+        self.columns = list(columns)
+        self._converted: dict[tuple[object, ...], np.ndarray | None] = {}
+
+    def converted(
+        self, indexes: tuple[int, ...], target: ValueType, tensor: bool, missing: str | None
+    ) -> np.ndarray | None:
+        """Columns `indexes` converted to `target` over the whole batch ((n, k) for a tensor
+        input, else (n,)); None where some row's value does not convert (the caller converts
+        its own rows and reports the error, if any, as that model's)."""
+        key = (indexes, target, tensor, missing)
+        if key in self._converted:
+            return self._converted[key]
+        try:
+            if tensor:
+                n = len(self.columns[indexes[0]])
+                out: np.ndarray = np.empty((n, len(indexes)), dtype=_NUMPY.get(target, object))
+                for j, i in enumerate(indexes):
+                    out[:, j] = self._one(i, target, missing, cast=False)
+            else:
+                out = self._one(indexes[0], target, missing, cast=True)
+        except InputError:
+            out = None  # type: ignore[assignment]
+        self._converted[key] = out
+        return out
+
+    def _one(self, i: int, target: ValueType, missing: str | None, cast: bool) -> np.ndarray:
+        return convert_column(self.columns[i], target, "", f"column {i}", missing, cast=cast)
 
 
 def convert_column(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,7 +24,7 @@ from byom.errors import (
     UnknownModelError,
 )
 from byom.formats import check_size, sha256_hex
-from byom.inputs import InputBinder, InputMap, parse_input_map
+from byom.inputs import BatchColumns, InputBinder, InputMap, parse_input_map
 from byom.outputs import ARROW_TYPES, OutputKind, render
 from byom.scorers import Scorer, load_hashed_scorer
 
@@ -79,12 +79,42 @@ class BoundModel:
         self, kinds: Sequence[OutputKind], args: Sequence[pa.Array], n: int
     ) -> list[pa.Array]:
         """Each requested result, rendered from one run of the model."""
+        return self._render(kinds, lambda: self.features(args), n)
+
+    def score_rows(
+        self, kinds: Sequence[OutputKind], batch: _SharedBatch, start: int, stop: int
+    ) -> list[pa.Array]:
+        """`score` on rows [start, stop) of a batch that several models share."""
+        plan = (
+            self.binder.plan(batch.names)
+            if batch.names is not None
+            else self.binder.positional_plan(len(batch.columns.columns))
+        )
+        return self._render(
+            kinds, lambda: self.binder.from_batch(plan, batch.columns, start, stop), stop - start
+        )
+
+    def _render(
+        self,
+        kinds: Sequence[OutputKind],
+        features: Callable[[], dict[str, np.ndarray]],
+        n: int,
+    ) -> list[pa.Array]:
         full = any(kind is not OutputKind.SCORE for kind in kinds)
         try:
-            prediction = self.scorer.predict(self.features(args), n, full)
+            prediction = self.scorer.predict(features(), n, full)
         except InvalidValueError as exc:  # scorers are shared by content: name the model here
             raise InvalidValueError(f"model {self.model_id!r}: {exc}") from None
         return [render(kind, prediction, self.model_id) for kind in kinds]
+
+
+@dataclass
+class _SharedBatch:
+    """A batch whose rows several models score: its columns (rows grouped by model), and
+    their names when the row came as one struct (None: positional arguments)."""
+
+    columns: BatchColumns
+    names: tuple[str, ...] | None
 
 
 #: Bound models by model id and version key, bounded like the scorer cache (a bound model
@@ -157,34 +187,64 @@ def score_batch(
     if versions.null_count == 0 and pc.all(pc.equal(versions, first)).as_py():
         # The common case: one model version for the whole batch.
         return _bound_for(model_ids[0].as_py(), first.as_py(), source).score(kinds, args, n)
+    return _score_groups(kinds, model_ids, versions, args, source)
+
+
+def _score_groups(
+    kinds: Sequence[OutputKind],
+    model_ids: pa.Array,
+    versions: pa.Array,
+    args: Sequence[pa.Array],
+    source: ModelSource,
+) -> list[pa.Array]:
+    """A batch whose rows name several models: the rows grouped by model once (a stable sort
+    of the model codes, skipped when each model's rows are already together), each column
+    taken into that order once and converted once per type, each model run once on its slice,
+    and the results put back in row order with one take."""
+    n = len(model_ids)
     encoded = pc.dictionary_encode(versions)
     keys = encoded.dictionary.to_pylist()
-    codes = encoded.indices.fill_null(-1).to_numpy()
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     if (codes < 0).any():
         ids_valid = pc.is_valid(model_ids).to_numpy(zero_copy_only=False)
         unknown = np.flatnonzero((codes < 0) & ids_valid)
         if unknown.size:
             bad = model_ids[int(unknown[0])].as_py()
             raise UnknownModelError(str(bad), source.model_ids(), source.table)
-
-    parts: list[tuple[np.ndarray, list[pa.Array]]] = []
-    for code, key in enumerate(keys):
-        rows = np.flatnonzero(codes == code)
-        model = _bound_for(model_ids[int(rows[0])].as_py(), key, source)
-        taken = [a.take(pa.array(rows)) for a in args]
-        parts.append((rows, model.score(kinds, taken, len(rows))))
-    nulls = np.flatnonzero(codes < 0)
-    if nulls.size:
-        parts.append((nulls, [pa.nulls(nulls.size, ARROW_TYPES[kind]) for kind in kinds]))
-    order = np.concatenate([rows for rows, _ in parts])
+    starts = np.flatnonzero(np.diff(codes, prepend=codes[0] - 1))  # where each run begins
+    order: np.ndarray | None = None
+    if len(starts) != len(np.unique(codes)):  # some model's rows are apart: group them
+        order = np.argsort(codes, kind="stable")
+        codes = codes[order]
+        starts = np.flatnonzero(np.diff(codes, prepend=codes[0] - 1))
+        taken = pa.array(order)
+        args = [a.take(taken) for a in args]
+    if len(args) == 1 and pa.types.is_struct(args[0].type):
+        row = args[0]
+        names: tuple[str, ...] | None = tuple(f.name for f in row.type)
+        columns = [row.field(i) for i in range(row.type.num_fields)]
+    else:
+        names, columns = None, list(args)
+    batch = _SharedBatch(BatchColumns(columns), names)
+    stops = np.append(starts[1:], n)
+    parts: list[list[pa.Array]] = [[] for _ in kinds]
+    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
+        code = int(codes[start])
+        if code < 0:
+            results = [pa.nulls(stop - start, ARROW_TYPES[kind]) for kind in kinds]
+        else:
+            row_id = model_ids[int(order[start]) if order is not None else start].as_py()
+            model = _bound_for(row_id, keys[code], source)
+            results = model.score_rows(kinds, batch, start, stop)
+        for part, result, kind in zip(parts, results, kinds, strict=True):
+            part.append(result.cast(ARROW_TYPES[kind]))
+    combined = [pa.concat_arrays(part) for part in parts]
+    if order is None:
+        return combined
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n)
     back = pa.array(inverse)
-    results = []
-    for i, kind in enumerate(kinds):
-        combined = pa.concat_arrays([arrays[i].cast(ARROW_TYPES[kind]) for _, arrays in parts])
-        results.append(combined.take(back))
-    return results
+    return [c.take(back) for c in combined]
 
 
 def _flat(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
