@@ -61,7 +61,7 @@ except ImportError:  # pragma: no cover - exercised where llvmlite is absent
 log = logging.getLogger(__name__)
 
 #: Part of every cache key: bump it whenever the generated code changes.
-KERNEL_VERSION = 4
+KERNEL_VERSION = 5
 #: Rows per block: all trees run over a block before the next.
 BLOCK_ROWS = 128
 #: Nodes per generated function (LLVM's optimisation time grows faster than linearly with a
@@ -80,6 +80,9 @@ VECTOR_LEAVES = 64
 #: (`_Gen._walk`), this many rows side by side: the compiled code does not grow with the
 #: trees, only its tables.
 WALK_LANES = LANES
+#: The first levels of every walked tree are taken by all WALK_LANES rows at once with vector
+#: loads and selects (`_walk_top`): every row starts at the root, so those nodes are few.
+TOP_LEVELS = 3
 #: Features a walked run of trees may use: a run stages both signs of each for a block of rows
 #: on the stack (at most 2 x 128 x 128 x 8 bytes = 256 KiB).
 WALK_FEATURES = 128
@@ -412,6 +415,15 @@ class _Gen:
         pair_weight = self._table("walk_pair_weight", self.acc, w.pair_weight)
         single = bool((w.pair_count[w.offset < 0] == 1).all())  # one pair per leaf
         roots = self._table("walk_roots", i32, w.roots)
+        top_offset, top_threshold, top_landing = (
+            self._table(f"walk_top_{name}", ty, values)
+            for name, ty, values in zip(
+                ("offset", "threshold", "landing"),
+                (i32, self.value, i32),
+                _walk_top(w),
+                strict=True,
+            )
+        )
         pad = ir.Constant(self.value, 0.0)
         _loop(
             b,
@@ -435,9 +447,46 @@ class _Gen:
         zero = self._const(self.value, ZERO_THRESHOLD)
 
         def tree(t: Any) -> None:
-            root = b.zext(b.load(b.gep(roots, [t])), self.i64)
             step = ir.Constant(self.i64, lanes)
-            _loop(b, start, end, lambda row: rows(row, root), step=step)
+            if zero_rule:  # the top's vector tests have no Zero rule: every level walks
+                root = b.zext(b.load(b.gep(roots, [t])), self.i64)
+                _loop(b, start, end, lambda row: rows(row, [root] * lanes), step=step)
+            else:
+                _loop(b, start, end, lambda row: rows(row, landing(t, row)), step=step)
+
+        def landing(t: Any, row: Any) -> list[Any]:
+            """The node each of the lanes' rows reaches after the first TOP_LEVELS levels,
+            tested for all lanes at once: each level's candidate values are whole vectors
+            of the lanes' values, chosen between by the previous levels' results."""
+            vector = _vec(self.value, lanes)
+            at_row = b.sub(row, start)
+            top, paths = (1 << TOP_LEVELS) - 1, 1 << TOP_LEVELS
+            base = b.mul(t, ir.Constant(self.i64, top))
+            values, limits = [], []
+            for i in range(top):
+                k = b.add(base, ir.Constant(self.i64, i))
+                offset = b.sext(b.load(b.gep(top_offset, [k])), self.i64)
+                ptr = b.gep(staged, [b.add(offset, at_row)])
+                values.append(b.load(b.bitcast(ptr, vector.as_pointer()), align=4))
+                limits.append(_splat_value(b, b.load(b.gep(top_threshold, [k])), lanes))
+            bits: list[Any] = []
+            for level in range(TOP_LEVELS):
+                head = (1 << level) - 1  # the level's first node in heap order
+                x, limit = values[head : 2 * head + 1], limits[head : 2 * head + 1]
+                for bit in reversed(bits):  # halve the candidates by each earlier result
+                    x = [b.select(bit, x[j + 1], x[j]) for j in range(0, len(x), 2)]
+                    limit = [b.select(bit, limit[j + 1], limit[j]) for j in range(0, len(limit), 2)]
+                bits.append(b.fcmp_unordered("<", x[0], limit[0]))
+            path = ir.Constant(_vec(i32, lanes), [0] * lanes)
+            for bit in bits:
+                path = b.or_(b.shl(path, _splat(i32, 1, lanes)), b.zext(bit, _vec(i32, lanes)))
+            base = b.mul(t, ir.Constant(self.i64, paths))
+            nodes = []
+            for lane in range(lanes):
+                index = b.zext(b.extract_element(path, ir.Constant(i32, lane)), self.i64)
+                node = b.load(b.gep(top_landing, [b.add(base, index)]))
+                nodes.append(b.zext(node, self.i64))
+            return nodes
 
         def add_pair(row: Any, pair: Any) -> None:
             """out[row, pair_output[pair]] += pair_weight[pair], in the sum's type."""
@@ -449,7 +498,7 @@ class _Gen:
             total = b.fadd(total, b.load(b.gep(pair_weight, [pair])))
             b.store(b.fpext(total, self.f64) if self.acc == self.f32 else total, ptr)
 
-        def rows(row: Any, root: Any) -> None:
+        def rows(row: Any, starts: list[Any]) -> None:
             fn = b.function
             before = b.block
             head, body, done = (fn.append_basic_block(n) for n in ("walk", "step", "leaves"))
@@ -457,8 +506,8 @@ class _Gen:
             b.branch(head)
             b.position_at_end(head)
             nodes = [b.phi(self.i64) for _ in range(lanes)]
-            for node in nodes:
-                node.add_incoming(root, before)
+            for node, first_node in zip(nodes, starts, strict=True):
+                node.add_incoming(first_node, before)
             where = [b.load(b.gep(offsets, [node])) for node in nodes]
             every = where[0]
             for offset in where[1:]:
@@ -469,15 +518,17 @@ class _Gen:
                 at = b.add(b.sext(offset, self.i64), ir.Constant(self.i64, lane))
                 x = b.load(b.gep(at_row, [at]))
                 second = b.fcmp_unordered("<", x, b.load(b.gep(threshold, [node])))
-                child = b.load(b.gep(first, [node]))
+                child = b.zext(b.load(b.gep(first, [node])), self.i64)
                 if zero_rule:
                     rule = b.icmp_signed(
-                        "!=", b.and_(child, ir.Constant(i32, _ZERO_RULE)), ir.Constant(i32, 0)
+                        "!=",
+                        b.and_(child, ir.Constant(self.i64, _ZERO_RULE)),
+                        ir.Constant(self.i64, 0),
                     )
                     small = b.fcmp_ordered("<=", b.call(self._fabs(1), [x]), zero)
                     second = b.or_(second, b.and_(rule, small))
-                    child = b.and_(child, ir.Constant(i32, _CHILD_BITS))
-                node.add_incoming(b.add(b.zext(child, self.i64), b.zext(second, self.i64)), b.block)
+                    child = b.and_(child, ir.Constant(self.i64, _CHILD_BITS))
+                node.add_incoming(b.add(child, b.zext(second, self.i64)), b.block)
             b.branch(head)
             b.position_at_end(done)
             for lane, node in enumerate(nodes):
@@ -666,6 +717,14 @@ class _Gen:
         b.store(b.fpext(value, self.f64) if self.acc == self.f32 else value, ptr)
 
 
+def _splat_value(b: Any, value: Any, lanes: int) -> Any:
+    """A vector of `lanes` copies of a value computed at run time."""
+    vector = ir.VectorType(value.type, lanes)
+    one = b.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+    return b.shuffle_vector(one, ir.Constant(vector, ir.Undefined), zeros)
+
+
 def _vec(ty: Any, lanes: int) -> Any:
     return ty if lanes == 1 else ir.VectorType(ty, lanes)
 
@@ -773,6 +832,32 @@ def _walk_tables(e: TreeEnsemble, trees: range, value: type, acc: type) -> _Walk
         np.asarray(roots, np.int32),
         list(slots),
     )
+
+
+def _walk_top(w: _WalkTables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each walked tree's first TOP_LEVELS levels as a complete binary tree in heap order (node
+    i's children at 2i + 1 and 2i + 2; a leaf's children are itself, whose test never holds):
+    per tree the offsets and thresholds of its 2**TOP_LEVELS - 1 top nodes, and the node that
+    each of the 2**TOP_LEVELS paths (the tests' results as bits, the first the highest) lands
+    on."""
+    top, paths = (1 << TOP_LEVELS) - 1, 1 << TOP_LEVELS
+    nodes = np.zeros((len(w.roots), top), np.int64)
+    nodes[:, 0] = w.roots
+    child = (w.first & _CHILD_BITS).astype(np.int64)
+    leaf = w.offset < 0
+    for i in range(top):  # children of node i in heap order
+        if 2 * i + 2 < top:
+            k = nodes[:, i]
+            nodes[:, 2 * i + 1] = np.where(leaf[k], k, child[k])
+            nodes[:, 2 * i + 2] = np.where(leaf[k], k, child[k] + 1)
+    landing = np.zeros((len(w.roots), paths), np.int32)
+    for path in range(paths):
+        k = w.roots.astype(np.int64)
+        for level in range(TOP_LEVELS):
+            bit = (path >> (TOP_LEVELS - 1 - level)) & 1
+            k = np.where(leaf[k], k, child[k] + bit)
+        landing[:, path] = k
+    return w.offset[nodes].astype(np.int32), w.threshold[nodes], landing
 
 
 _BRANCH, _VECTOR, _WALK = range(3)
