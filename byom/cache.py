@@ -25,12 +25,14 @@ class CacheStats:
 
 
 class ContentCache(Generic[T]):
-    """LRU bounded by entry count and by the summed size of the blobs behind the entries."""
+    """LRU bounded by the summed sizes of its entries (and by their count, when
+    `max_entries` is above 0)."""
 
     def __init__(self, max_bytes: int | None = None, max_entries: int | None = None) -> None:
         self.max_bytes = config.CACHE_BYTES if max_bytes is None else max_bytes
         self.max_entries = config.CACHE_ENTRIES if max_entries is None else max_entries
         self._items: OrderedDict[str, tuple[T, int]] = OrderedDict()
+        self._total = 0  # the entries' summed sizes
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
         self.stats = CacheStats()
@@ -63,7 +65,7 @@ class ContentCache(Generic[T]):
                 raise
             with self._lock:  # publish before dropping the key lock: no second load
                 self.stats.loads += 1
-                self._items[key] = (value, size)
+                self._store(key, value, size)
                 self._evict()
                 self._loading.pop(key, None)
             return value
@@ -71,22 +73,34 @@ class ContentCache(Generic[T]):
     def put(self, key: str, value: T, size: int) -> None:
         """Store or replace an entry."""
         with self._lock:
-            self._items[key] = (value, size)
-            self._items.move_to_end(key)
+            self._store(key, value, size)
             self._evict()
 
+    def _store(self, key: str, value: T, size: int) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._total -= old[1]
+        self._items[key] = (value, size)
+        self._total += size
+
     def _evict(self) -> None:
-        total = sum(size for _, size in self._items.values())
+        counted = self.max_entries > 0
         while len(self._items) > 1 and (
-            len(self._items) > self.max_entries or total > self.max_bytes
+            self._total > self.max_bytes or (counted and len(self._items) > self.max_entries)
         ):
             _, (_, size) = self._items.popitem(last=False)
-            total -= size
+            self._total -= size
             self.stats.evictions += 1
+
+    @property
+    def total_bytes(self) -> int:
+        """The entries' summed sizes."""
+        return self._total
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._total = 0
 
     def __len__(self) -> int:
         return len(self._items)

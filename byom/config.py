@@ -18,11 +18,14 @@ def int_env(name: str, default: int) -> int:
 #: Largest model blob byom will store or load. Model files are untrusted input.
 MAX_MODEL_BYTES = int_env("BYOM_MAX_MODEL_BYTES", 512 * 1024**2)
 
-#: Total size of model blobs whose loaded scorers stay cached in one process.
+#: Memory the loaded models cached in one process may take (each model's estimate: its bytes
+#: plus what its runtime holds, `Scorer.memory_bytes`). Also the most one statement's models
+#: may need together: a statement over more fails, naming what it needs (`StatementModels`).
 CACHE_BYTES = int_env("BYOM_CACHE_BYTES", 2 * 1024**3)
 
-#: Most scorers cached in one process, whatever their size.
-CACHE_ENTRIES = int_env("BYOM_CACHE_ENTRIES", 64)
+#: Most models cached in one process, whatever their size; 0 (the default): no count bound,
+#: only CACHE_BYTES, so many small models fit as well as a few large ones.
+CACHE_ENTRIES = int_env("BYOM_CACHE_ENTRIES", 0)
 
 #: onnxruntime intra-op threads per session. Engines run batches on several threads already,
 #: so one thread per session avoids oversubscribing the machine.

@@ -158,3 +158,21 @@ class ScoringError(ByomError):
 
 class ModelChangedError(ByomError):
     """A model was replaced between resolving its version and fetching its bytes."""
+
+
+class ModelMemoryError(ByomError):
+    """The models one statement scores need more memory together than BYOM_CACHE_BYTES."""
+
+    def __init__(self, count: int, needed: int, bound: int) -> None:
+        super().__init__(
+            f"this statement scores at least {count:,} models, which need about "
+            f"{_mib(needed)} of memory loaded together, more than BYOM_CACHE_BYTES "
+            f"({_mib(bound)}): set BYOM_CACHE_BYTES to at least {_mib(needed)} in the engine's "
+            "environment (its processes need that memory), or score fewer models per "
+            "statement (for example WHERE model_id IN (...))"
+        )
+        self.count, self.needed, self.bound = count, needed, bound
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1024**2:,.1f} MiB"

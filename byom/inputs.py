@@ -190,6 +190,7 @@ class InputBinder:
             slots.extend(_Slot(inp, c) for c in cols)
         self._slots = tuple(slots)
         self._plans: dict[tuple[str, ...], Plan] = {}
+        self._split: dict[Plan, list[tuple[ModelInput, tuple[int, ...], list[str]]]] = {}
 
     def column_names(self) -> list[str | None]:
         """The columns read by name; a position's column is known only from a row."""
@@ -271,20 +272,39 @@ class InputBinder:
         that fails over the whole batch is retried on this model's rows alone, so the error
         (or its absence) is this model's."""
         features: dict[str, np.ndarray] = {}
-        pos = 0
-        for inp in self.inputs:
-            used = plan[pos : pos + inp.width]
-            whole = batch.converted(
-                tuple(i for i, _ in used), inp.type, inp.width > 1, self.missing_string
-            )
+        for inp, indexes, labels in self._per_input(plan):
+            whole = batch.converted(indexes, inp.type, inp.width > 1, self.missing_string)
             if whole is None:  # this model's rows alone, as a single-model batch would
-                columns = [batch.columns[i].slice(start, stop - start) for i, _ in used]
-                part = self._assemble(columns, [label for _, label in used], only=inp)
-                features[inp.name] = part[inp.name]
+                columns = [batch.columns[i].slice(start, stop - start) for i in indexes]
+                features[inp.name] = self._assemble(columns, labels, only=inp)[inp.name]
             else:
                 features[inp.name] = whole[start:stop]
-            pos += inp.width
         return features
+
+    def reads(self, plan: Plan) -> tuple[object, ...]:
+        """Everything `from_batch` takes from a batch under `plan`: two binders that read
+        alike give the same features for the same rows."""
+        return (
+            tuple(
+                (inp.name, inp.type, inp.width, indexes)
+                for inp, indexes, _ in self._per_input(plan)
+            ),
+            self.missing_string,
+        )
+
+    def _per_input(self, plan: Plan) -> list[tuple[ModelInput, tuple[int, ...], list[str]]]:
+        """The plan split by input: each input's column indexes and labels (kept per plan)."""
+        found = self._split.get(plan)
+        if found is None:
+            found, pos = [], 0
+            for inp in self.inputs:
+                used = plan[pos : pos + inp.width]
+                found.append((inp, tuple(i for i, _ in used), [label for _, label in used]))
+                pos += inp.width
+            if len(self._split) >= 16:
+                self._split.clear()
+            self._split[plan] = found
+        return found
 
     def by_position(self, columns: Sequence[pa.Array]) -> dict[str, np.ndarray]:
         plan = self.positional_plan(len(columns))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,12 +22,16 @@ from byom.errors import (
     InvalidModelError,
     InvalidValueError,
     ModelChangedError,
+    ModelMemoryError,
     UnknownModelError,
 )
 from byom.formats import check_size, sha256_hex
-from byom.inputs import BatchColumns, InputBinder, InputMap, parse_input_map
+from byom.inputs import BatchColumns, InputBinder, InputMap, Plan, parse_input_map
 from byom.outputs import ARROW_TYPES, OutputKind, render
 from byom.scorers import Scorer, load_hashed_scorer
+
+#: A model's features by input name, as its scorer takes them.
+Features = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -58,14 +63,20 @@ class BoundModel:
     model_id: str
     scorer: Scorer
     binder: InputBinder
+    #: About what the loaded model holds in memory (`Scorer.memory_bytes`).
+    memory: int = 0
 
     @classmethod
     def create(
-        cls, model_id: str, scorer: Scorer, input_map: InputMap | str | None = None
+        cls,
+        model_id: str,
+        scorer: Scorer,
+        input_map: InputMap | str | None = None,
+        memory: int = 0,
     ) -> BoundModel:
         parsed = parse_input_map(input_map) if not isinstance(input_map, dict) else input_map
         binder = InputBinder(model_id, scorer.inputs, parsed, scorer.missing_string)
-        return cls(model_id, scorer, binder)
+        return cls(model_id, scorer, binder, memory)
 
     def features(self, args: Sequence[pa.Array]) -> dict[str, np.ndarray]:
         """A single struct argument is a whole row matched by name; otherwise by position."""
@@ -79,27 +90,35 @@ class BoundModel:
         self, kinds: Sequence[OutputKind], args: Sequence[pa.Array], n: int
     ) -> list[pa.Array]:
         """Each requested result, rendered from one run of the model."""
-        return self._render(kinds, lambda: self.features(args), n)
+        return self.render(kinds, lambda: self.features(args), n)
 
     def score_rows(
         self, kinds: Sequence[OutputKind], batch: _SharedBatch, start: int, stop: int
     ) -> list[pa.Array]:
         """`score` on rows [start, stop) of a batch that several models share."""
-        plan = (
-            self.binder.plan(batch.names)
-            if batch.names is not None
-            else self.binder.positional_plan(len(batch.columns.columns))
-        )
-        return self._render(
-            kinds, lambda: self.binder.from_batch(plan, batch.columns, start, stop), stop - start
-        )
+        return self.render(kinds, lambda: self.features_rows(batch, start, stop), stop - start)
 
-    def _render(
+    def features_rows(self, batch: _SharedBatch, start: int, stop: int) -> Features:
+        """The features of rows [start, stop) of a batch that several models share."""
+        return self.binder.from_batch(self._plan(batch), batch.columns, start, stop)
+
+    def reads(self, batch: _SharedBatch) -> tuple[object, ...]:
+        """What this model reads from the batch (its plan, input types, missing string):
+        models reading alike get the same features from the same rows."""
+        return self.binder.reads(self._plan(batch))
+
+    def _plan(self, batch: _SharedBatch) -> Plan:
+        if batch.names is not None:
+            return self.binder.plan(batch.names)
+        return self.binder.positional_plan(len(batch.columns.columns))
+
+    def render(
         self,
         kinds: Sequence[OutputKind],
-        features: Callable[[], dict[str, np.ndarray]],
+        features: Callable[[], Features],
         n: int,
     ) -> list[pa.Array]:
+        """Each requested result, from one run of the model on `features()`."""
         full = any(kind is not OutputKind.SCORE for kind in kinds)
         try:
             prediction = self.scorer.predict(features(), n, full)
@@ -115,6 +134,34 @@ class _SharedBatch:
 
     columns: BatchColumns
     names: tuple[str, ...] | None
+
+
+class StatementModels:
+    """The models one statement has bound in this process, and the memory they need together.
+
+    Every model a statement scores must stay loaded while it runs: its rows may come in any
+    order, so a model evicted to make room for another would load again and again. So when a
+    statement's models need more than BYOM_CACHE_BYTES together, the statement fails at once,
+    saying how much they need, instead of thrashing the cache. Engines keep one per statement
+    (or per task, or per process, whichever they can see)."""
+
+    def __init__(self) -> None:
+        self._sizes: dict[str, int] = {}
+        self._total = 0
+        self._lock = threading.Lock()
+
+    def add(self, version: str, memory: int) -> None:
+        if version in self._sizes:  # the common case, without the lock
+            return
+        with self._lock:
+            if version in self._sizes:
+                return
+            self._sizes[version] = memory
+            self._total += memory
+            count, total = len(self._sizes), self._total
+        bound = bound_cache.max_bytes
+        if total > bound and count > 1:
+            raise ModelMemoryError(count, total, bound)
 
 
 #: Bound models by model id and version key, bounded like the scorer cache (a bound model
@@ -155,7 +202,8 @@ def _bind_hashed(
 ) -> tuple[BoundModel, int]:
     """Bind bytes hashed by the caller just now; the size counts against the cache bound."""
     scorer = load_hashed_scorer(blob, sha256, model_id)
-    return BoundModel.create(model_id, scorer, input_map), len(blob)
+    memory = scorer.memory_bytes(len(blob))
+    return BoundModel.create(model_id, scorer, input_map, memory), memory
 
 
 def score_batch(
@@ -164,9 +212,11 @@ def score_batch(
     args: Sequence[pa.Array],
     source: ModelSource,
     versions: pa.Array | None = None,
+    statement: StatementModels | None = None,
 ) -> list[pa.Array]:
     """Score one engine batch whose rows may name different models: the one way into the core
     for every engine. Returns one array per requested kind, each model run once per batch.
+    `statement`, when the engine keeps one, counts the models the statement has bound.
 
     `args` is one struct column (the whole row, matched by name) or the values in the model's
     input order. `versions` holds each row's model version key as the engine resolved it
@@ -183,26 +233,29 @@ def score_batch(
     n = len(model_ids)
     if n == 0:
         return [pa.array([], ARROW_TYPES[kind]) for kind in kinds]
-    first = versions[0]
-    if versions.null_count == 0 and pc.all(pc.equal(versions, first)).as_py():
+    encoded = pc.dictionary_encode(versions)
+    if len(encoded.dictionary) == 1 and encoded.null_count == 0:
         # The common case: one model version for the whole batch.
-        return _bound_for(model_ids[0].as_py(), first.as_py(), source).score(kinds, args, n)
-    return _score_groups(kinds, model_ids, versions, args, source)
+        version = encoded.dictionary[0].as_py()
+        model = _bound_for(model_ids[0].as_py(), version, source, statement)
+        return model.score(kinds, args, n)
+    return _score_groups(kinds, model_ids, encoded, args, source, statement)
 
 
 def _score_groups(
     kinds: Sequence[OutputKind],
     model_ids: pa.Array,
-    versions: pa.Array,
+    encoded: pa.DictionaryArray,
     args: Sequence[pa.Array],
     source: ModelSource,
+    statement: StatementModels | None,
 ) -> list[pa.Array]:
-    """A batch whose rows name several models: the rows grouped by model once (a stable sort
+    """A batch whose rows name several models (`encoded`: their versions, dictionary
+    encoded): the rows grouped by model once (a stable sort
     of the model codes, skipped when each model's rows are already together), each column
     taken into that order once and converted once per type, each model run once on its slice,
     and the results put back in row order with one take."""
     n = len(model_ids)
-    encoded = pc.dictionary_encode(versions)
     keys = encoded.dictionary.to_pylist()
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     if (codes < 0).any():
@@ -227,24 +280,68 @@ def _score_groups(
         names, columns = None, list(args)
     batch = _SharedBatch(BatchColumns(columns), names)
     stops = np.append(starts[1:], n)
-    parts: list[list[pa.Array]] = [[] for _ in kinds]
-    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
-        code = int(codes[start])
+    firsts = order[starts] if order is not None else starts  # a row of each group
+    group_ids = model_ids.take(pa.array(firsts)).to_pylist()
+    done: list[tuple[int, list[pa.Array]]] = []  # (first row, results), in any order
+    families: dict[tuple[object, ...], list[tuple[int, int, BoundModel]]] = {}
+    for start, stop, code, row_id in zip(
+        starts.tolist(), stops.tolist(), codes[starts].tolist(), group_ids, strict=True
+    ):
         if code < 0:
-            results = [pa.nulls(stop - start, ARROW_TYPES[kind]) for kind in kinds]
-        else:
-            row_id = model_ids[int(order[start]) if order is not None else start].as_py()
-            model = _bound_for(row_id, keys[code], source)
-            results = model.score_rows(kinds, batch, start, stop)
-        for part, result, kind in zip(parts, results, kinds, strict=True):
-            part.append(result.cast(ARROW_TYPES[kind]))
-    combined = [pa.concat_arrays(part) for part in parts]
+            done.append((start, [pa.nulls(stop - start, ARROW_TYPES[kind]) for kind in kinds]))
+            continue
+        model = _bound_for(row_id, keys[code], source, statement)
+        family = model.scorer.family()
+        if family is None:
+            done.append((start, model.score_rows(kinds, batch, start, stop)))
+        else:  # scored below with the other models of its family reading the same columns
+            key = (type(model.scorer), family, model.reads(batch))
+            families.setdefault(key, []).append((start, stop, model))
+    for members in families.values():
+        done.extend(_score_family(kinds, members, batch))
+    done.sort(key=lambda item: item[0])
+    combined = []
+    for i, kind in enumerate(kinds):
+        wanted = ARROW_TYPES[kind]
+        part = [r[i] if r[i].type == wanted else r[i].cast(wanted) for _, r in done]
+        combined.append(pa.concat_arrays(part))
     if order is None:
         return combined
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n)
     back = pa.array(inverse)
     return [c.take(back) for c in combined]
+
+
+def _score_family(
+    kinds: Sequence[OutputKind], members: list[tuple[int, int, BoundModel]], batch: _SharedBatch
+) -> list[tuple[int, list[pa.Array]]]:
+    """Groups of rows whose models are of one family (`Scorer.family`) and read the same
+    columns: one prediction over all their rows (the batch's converted columns, sliced by runs
+    of adjacent groups), rendered once, each run's results a slice of it."""
+    runs: list[list[int]] = []  # [start, stop] of adjacent groups
+    for start, stop, _ in members:
+        if runs and runs[-1][1] == start:
+            runs[-1][1] = stop
+        else:
+            runs.append([start, stop])
+    first = members[0][2]
+    pieces = [first.features_rows(batch, start, stop) for start, stop in runs]
+    features = (
+        pieces[0]
+        if len(pieces) == 1
+        else {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
+    )
+    full = any(kind is not OutputKind.SCORE for kind in kinds)
+    scorers = [model.scorer for _, _, model in members]
+    counts = [stop - start for start, stop, _ in members]
+    prediction = type(first.scorer).predict_family(scorers, counts, features, full)
+    rendered = [render(kind, prediction, first.model_id) for kind in kinds]
+    out, offset = [], 0
+    for start, stop in runs:
+        out.append((start, [r.slice(offset, stop - start) for r in rendered]))
+        offset += stop - start
+    return out
 
 
 def _flat(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -270,8 +367,9 @@ def resolve_versions(
     input_maps: pa.Array,
     sizes: pa.Array,
 ) -> pa.Array:
-    """The version key of each model row an engine read inside its statement's snapshot, and
-    the bound model for it, loaded now if this process has not got it.
+    """The version key of each model row an engine read inside its statement's snapshot; its
+    bytes are held for the statement, and the model is loaded when a row first needs it (an
+    engine may resolve every model of its table for a statement that scores a few).
 
     Engines call this once per model per statement (a SQL subquery over the model table), so
     the bytes a statement scores with are the bytes its own snapshot holds, whatever happens
@@ -304,17 +402,15 @@ def _resolve(table: str, model_id: str, data: pa.Buffer, input_map: str | None) 
         and held[1] == input_map
         and data.equals(pa.py_buffer(held[0]))
     ):  # the same bytes as last time, compared in place: not copied, not hashed again
-        _bind_held(table, model_id, version, held)
         return version
     blob = data.to_pybytes()
     sha = sha256_hex(blob)
     version = version_key(sha, input_map)
     held = (blob, input_map, sha)
     held_bytes.put(f"{where}\0{version}", held, len(blob))
-    if len(_latest) > 64 * held_bytes.max_entries:
+    if len(_latest) > max(1024, 4 * len(held_bytes)):
         _latest.clear()  # only a shortcut: a forgotten entry costs one hash
     _latest[where] = version
-    _bind_held(table, model_id, version, held)
     return version
 
 
@@ -328,17 +424,22 @@ def _bound_key(table: str, model_id: str, version: str) -> str:
     return f"{table}\0{model_id}\0{version}"
 
 
-def _bound_for(model_id: str, version: str, source: ModelSource) -> BoundModel:
+def _bound_for(
+    model_id: str, version: str, source: ModelSource, statement: StatementModels | None = None
+) -> BoundModel:
     """The bound model for a version: cached, or rebound from the bytes held for it, or read
     through the engine's source (and checked against the version) as the last resort."""
     key = _bound_key(source.table, model_id, version)
     found = bound_cache.get(key)
-    if found is not None:
-        return found
-    held = held_bytes.get(key)
-    if held is not None:
-        return _bind_held(source.table, model_id, version, held)
-    return bound_cache.get_or_load(key, lambda: _bind(model_id, version, source))
+    if found is None:
+        held = held_bytes.get(key)
+        if held is not None:
+            found = _bind_held(source.table, model_id, version, held)
+        else:
+            found = bound_cache.get_or_load(key, lambda: _bind(model_id, version, source))
+    if statement is not None:
+        statement.add(version, found.memory)
+    return found
 
 
 def version_key(sha256: str, input_map: str | None) -> str:

@@ -30,6 +30,9 @@ def load_scorer(blob: bytes, model_id: str = "") -> Scorer:
 def load_hashed_scorer(blob: bytes, sha256: str, model_id: str = "") -> Scorer:
     """`load_scorer` for bytes whose sha256 the caller has just computed from them itself
     (never a stored hash), so large models are hashed once."""
-    return scorer_cache.get_or_load(
-        sha256, lambda: (detect_format(blob, model_id).load(blob, model_id), len(blob))
-    )
+
+    def load() -> tuple[Scorer, int]:
+        scorer = detect_format(blob, model_id).load(blob, model_id)
+        return scorer, scorer.memory_bytes(len(blob))
+
+    return scorer_cache.get_or_load(sha256, load)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -58,6 +59,33 @@ class Scorer(abc.ABC):
     #: What a NULL in a string input becomes, for runtimes without a missing string (ONNX
     #: takes ""); None keeps it missing.
     missing_string: str | None = None
+    #: Memory a loaded model of this format holds beyond a multiple of its bytes (its
+    #: runtime's session, buffers), measured on small models: see `memory_bytes`.
+    overhead_bytes: int = 64 * 1024
+
+    def family(self) -> tuple[object, ...] | None:
+        """A key shared by models that `predict_family` scores together in one pass (a table
+        of many small models names a different one every few rows); None: scored alone."""
+        return None
+
+    @classmethod
+    def predict_family(
+        cls,
+        scorers: Sequence[Scorer],
+        counts: Sequence[int],
+        features: dict[str, np.ndarray],
+        full: bool = True,
+    ) -> Prediction:
+        """One Prediction over the rows of several models of one `family`: `features` holds
+        counts[0] rows for scorers[0], then counts[1] for scorers[1]...; what each model's
+        own `predict` gives, row for row."""
+        raise NotImplementedError(f"{cls.__name__} has no model families")
+
+    def memory_bytes(self, blob_size: int) -> int:
+        """About what this loaded model holds in memory: what the caches count against
+        BYOM_CACHE_BYTES. Twice its bytes (the parsed form beside the bytes kept to reload it)
+        plus the format's overhead."""
+        return 2 * blob_size + self.overhead_bytes
 
     @abc.abstractmethod
     def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,9 @@ import pyarrow as pa
 from byom import config
 from byom.errors import InvalidModelError, ScoringError, UnsafeModelError
 from byom.scorers.base import ModelInput, Prediction, Scorer, ValueType
+from byom.scorers.onnx_linear import LinearGraph
+from byom.scorers.onnx_linear import lower as lower_linear
+from byom.scorers.onnx_linear import scores as linear_scores
 
 _ORT_TYPES: dict[str, ValueType] = {
     "tensor(float)": "float32",
@@ -168,6 +172,8 @@ class OnnxScorer(Scorer):
         one_thread = self._session if (threads or config.ONNX_THREADS) == 1 else None
         self._trees = _lower_trees(proto, who, one_thread)
         self.tree_kernel = self._trees is not None
+        #: The graph as x @ W + b (and a logistic), scored by numpy: see onnx_linear.
+        self._linear = None if self._trees is not None else _lower_linear(proto, who, one_thread)
         self.inputs = tuple(self._describe_input(i, who, proto) for i in self._session.get_inputs())
         self._ranks = {i.name: len(i.shape) for i in self._session.get_inputs()}
         outputs = self._session.get_outputs()
@@ -217,7 +223,36 @@ class OnnxScorer(Scorer):
     def output_names(self) -> list[str]:
         return list(self._output_names)
 
+    def family(self) -> tuple[object, ...] | None:
+        return None if self._linear is None else self._linear.family
+
+    @classmethod
+    def predict_family(
+        cls,
+        scorers: Sequence[Scorer],
+        counts: Sequence[int],
+        features: dict[str, np.ndarray],
+        full: bool = True,
+    ) -> Prediction:
+        graphs = [scorer._linear for scorer in scorers]  # type: ignore[attr-defined]
+        weights = np.repeat(np.stack([g.weights for g in graphs]), counts, axis=0)
+        bias = np.repeat(np.array([g.bias for g in graphs], np.float32), counts)
+        x = features[graphs[0].input_name]
+        values = linear_scores(x, weights, bias, graphs[0].link)
+        return scorers[0]._regression(values)  # type: ignore[attr-defined]
+
+    def _regression(self, values: np.ndarray) -> Prediction:
+        pred = Prediction(task=self.task, n=len(values), classes=self.classes)
+        pred.value = values.astype(np.float64)
+        pred.outputs[self._output_names[0]] = pa.array(pred.value)
+        return pred
+
     def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
+        if self._linear is not None:
+            graph = self._linear
+            return self._regression(
+                linear_scores(features[graph.input_name], graph.weights, graph.bias, graph.link)
+            )
         feed = {}
         for inp in self.inputs:
             arr = features[inp.name]
@@ -257,6 +292,45 @@ class OnnxScorer(Scorer):
                 if extra.shape[1] == 1:
                     pred.outputs[name] = pa.array(extra[:, 0])
         return pred
+
+
+def _lower_linear(proto: Any, who: str, session: Any = None) -> LinearGraph | None:
+    """A linear graph (onnx_linear) kept only if it scores probe rows as onnxruntime does,
+    within 1e-5 of the value (NaN where onnxruntime gives NaN); otherwise None (onnxruntime
+    scores it)."""
+    graph = lower_linear(proto)
+    if graph is None:
+        return None
+    try:
+        import onnxruntime as ort
+
+        if session is None:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 1
+            opts.log_severity_level = 3
+            session = ort.InferenceSession(
+                proto.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+            )
+        rng = np.random.default_rng(0)
+        x = (rng.normal(size=(256, len(graph.weights))) * 3).astype(np.float32)
+        x[rng.random(x.shape) < 0.05] = 0.0
+        x[rng.random(x.shape) < 0.02] = np.nan
+        want = np.asarray(session.run([graph.output_name], {graph.input_name: x})[0])
+        got = linear_scores(x, graph.weights, graph.bias, graph.link)
+        want = want.reshape(len(x), -1)[:, 0].astype(np.float64)
+        got = got.astype(np.float64)
+        # float32 sums in another order than onnxruntime's: a few units in the last place of
+        # the margin, so 1e-5 of the value (at least of 1).
+        with np.errstate(invalid="ignore"):
+            close = np.abs(want - got) <= 1e-5 * np.maximum(1.0, np.abs(want))
+            same = close | (np.isnan(want) & np.isnan(got))
+        if not same.all():
+            log.warning("byom: %s: linear lowering differs from onnxruntime", who)
+            return None
+    except Exception as exc:  # any failure keeps onnxruntime, which already loaded the model
+        log.warning("byom: %s: linear lowering not used (%s); onnxruntime scores it", who, exc)
+        return None
+    return graph
 
 
 def _lower_trees(proto: Any, who: str, session: Any = None) -> Any:

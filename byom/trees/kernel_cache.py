@@ -59,7 +59,7 @@ class KernelStats:
 
 
 STATS = KernelStats()
-_memory: ContentCache[k.Kernel] = ContentCache(max_entries=64)
+_memory: ContentCache[k.Kernel] = ContentCache()  # by code size, like the scorers
 #: Objects are linked by LLVM's JITLink (ORC), which places an object's code and constant
 #: tables in one block of memory, so the small code model's 32-bit references between them
 #: always reach. (MCJIT maps them separately, wherever mmap puts them: in a process with an

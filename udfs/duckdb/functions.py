@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from byom import config
 from byom.errors import ArityError, ModelTableError
 from byom.outputs import OutputKind
-from byom.scoring import StoredModel, resolve_versions, score_batch
+from byom.scoring import StatementModels, StoredModel, resolve_versions, score_batch
 from byom.sql_rewrite import expand_star_arguments
 from udfs.duckdb._engine import import_duckdb
 from udfs.duckdb.store import DuckDBModelStore
@@ -53,6 +53,22 @@ class _TableSource:
         self.table = table
         self._connections: list[weakref.ref[Any]] = []
         self._lock = threading.Lock()
+        # DuckDB resolves every model of a statement (the subquery's distinct ids) before it
+        # scores a row: a resolve after scoring began starts the next statement's count.
+        self._statement = StatementModels()
+        self._scoring = False
+
+    def resolving(self) -> None:
+        """A resolver call: after scoring began, it belongs to the next statement."""
+        with self._lock:
+            if self._scoring:
+                self._statement, self._scoring = StatementModels(), False
+
+    def scoring(self) -> StatementModels:
+        """The running statement's models, as its scoring calls bind them."""
+        with self._lock:
+            self._scoring = True
+            return self._statement
 
     def in_use(self) -> bool:
         return any(ref() is not None for ref in self._connections)
@@ -117,7 +133,8 @@ def _make_udf(kind: OutputKind, source: _TableSource) -> Any:
     def udf(versions: pa.Array, model_ids: pa.Array, *features: pa.Array) -> pa.Array:
         _check_duplicates(versions, model_ids, source.table)
         try:
-            return score_batch((kind,), model_ids, features, source, versions)[0]
+            statement = source.scoring()
+            return score_batch((kind,), model_ids, features, source, versions, statement)[0]
         except ArityError as exc:
             raise exc.with_row_hint(ROW_HINT) from None
 
@@ -128,6 +145,7 @@ def _make_resolve_udf(source: _TableSource) -> Any:
     def resolve(
         model_ids: pa.Array, blobs: pa.Array, input_maps: pa.Array, sizes: pa.Array
     ) -> pa.Array:
+        source.resolving()  # a resolve after scoring began: the next statement
         return resolve_versions(source.table, model_ids, blobs, input_maps, sizes)
 
     return resolve

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from byom.errors import ArityError, ByomError, ModelChangedError
 from byom.outputs import OutputKind
-from byom.scoring import ModelCatalog, StoredModel, score_batch, version_key
+from byom.scoring import ModelCatalog, StatementModels, StoredModel, score_batch, version_key
 from byom.sql_rewrite import expand_star_arguments
 from udfs.spark._engine import import_pyspark
 from udfs.spark.store import ModelVersion, SparkModelStore
@@ -70,9 +70,10 @@ def _make_udf(kind: OutputKind, catalog: BroadcastModels) -> Any:
     from pyspark.sql.functions import arrow_udf
 
     def score(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
+        statement = StatementModels()  # the models this task binds in this worker
         for model_ids, *features in batches:
             try:
-                yield score_batch((kind,), model_ids, features, catalog)[0]
+                yield score_batch((kind,), model_ids, features, catalog, statement=statement)[0]
             except ArityError as exc:
                 raise exc.with_row_hint(ROW_HINT) from None
 

@@ -37,7 +37,7 @@ from byom.errors import ByomError, InputError, ModelTooLargeError, UnknownModelE
 from byom.formats import check_size
 from byom.inputs import parse_input_map
 from byom.outputs import OutputKind
-from byom.scoring import InMemoryModels, score_batch
+from byom.scoring import InMemoryModels, StatementModels, score_batch
 
 #: Bytes of stdin parsed at once: large enough that pyarrow and the model dominate, not Python,
 #: and small enough that a block's copies (text, Arrow columns, the model's tensors and
@@ -326,6 +326,7 @@ class Script:
         self.kinds = tuple(kinds)
         self.inputs = self._input_map(args.inputs)
         self.models = ScriptModels(inline=self.data_column is not None)
+        self.statement = StatementModels()  # one script process serves one statement
         for entry in args.model_file:
             model_id, sep, path = entry.partition("=")
             if not sep:
@@ -567,7 +568,8 @@ class Script:
         names = [c for c in self.names if c != self.data_column]
         row = pa.StructArray.from_arrays([cols[c] for c in names], names=names)
         try:
-            arrays = score_batch(self.kinds, ids, [row], self.models)  # one run per model
+            # One run per model per batch; the process's models must fit the cache together.
+            arrays = score_batch(self.kinds, ids, [row], self.models, statement=self.statement)
             results = dict(zip(self.kinds, arrays, strict=True))
         except (InputError, UnknownModelError) as exc:
             raise ScriptInputError(f"lines {first}-{first + n - 1}: {exc}") from None
