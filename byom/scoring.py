@@ -10,7 +10,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -65,6 +65,10 @@ class BoundModel:
     binder: InputBinder
     #: About what the loaded model holds in memory (`Scorer.memory_bytes`).
     memory: int = 0
+    #: Its family key (`family_key`) by the shape of the batches it meets.
+    _families: dict[object, tuple[object, ...] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def create(
@@ -102,10 +106,18 @@ class BoundModel:
         """The features of rows [start, stop) of a batch that several models share."""
         return self.binder.from_batch(self._plan(batch), batch.columns, start, stop)
 
-    def reads(self, batch: _SharedBatch) -> tuple[object, ...]:
-        """What this model reads from the batch (its plan, input types, missing string):
-        models reading alike get the same features from the same rows."""
-        return self.binder.reads(self._plan(batch))
+    def family_key(self, batch: _SharedBatch) -> tuple[object, ...] | None:
+        """Models with equal keys are scored together (`Scorer.predict_family`): the same
+        kind of scorer and family, reading the same columns alike; None: scored alone."""
+        shape = batch.names if batch.names is not None else len(batch.columns.columns)
+        if shape not in self._families:
+            family = self.scorer.family()
+            self._families[shape] = (
+                None
+                if family is None
+                else (type(self.scorer), family, self.binder.reads(self._plan(batch)))
+            )
+        return self._families[shape]
 
     def _plan(self, batch: _SharedBatch) -> Plan:
         if batch.names is not None:
@@ -149,6 +161,9 @@ class StatementModels:
         self._sizes: dict[str, int] = {}
         self._total = 0
         self._lock = threading.Lock()
+        #: The statement's bound models by (model id, version): held for the statement, so
+        #: none is loaded twice in it, and found again without the caches' locks.
+        self.bound: dict[tuple[str, str], BoundModel] = {}
 
     def add(self, version: str, memory: int) -> None:
         if version in self._sizes:  # the common case, without the lock
@@ -257,7 +272,10 @@ def _score_groups(
     and the results put back in row order with one take."""
     n = len(model_ids)
     keys = encoded.dictionary.to_pylist()
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    indices = encoded.indices
+    if indices.null_count:
+        indices = indices.fill_null(-1)
+    codes = indices.to_numpy(zero_copy_only=False).astype(np.int64)
     if (codes < 0).any():
         ids_valid = pc.is_valid(model_ids).to_numpy(zero_copy_only=False)
         unknown = np.flatnonzero((codes < 0) & ids_valid)
@@ -281,7 +299,11 @@ def _score_groups(
     batch = _SharedBatch(BatchColumns(columns), names)
     stops = np.append(starts[1:], n)
     firsts = order[starts] if order is not None else starts  # a row of each group
-    group_ids = model_ids.take(pa.array(firsts)).to_pylist()
+    group_ids = (
+        [model_ids[i].as_py() for i in firsts.tolist()]
+        if len(firsts) <= 16
+        else model_ids.take(pa.array(firsts)).to_pylist()
+    )
     done: list[tuple[int, list[pa.Array]]] = []  # (first row, results), in any order
     families: dict[tuple[object, ...], list[tuple[int, int, BoundModel]]] = {}
     for start, stop, code, row_id in zip(
@@ -291,11 +313,10 @@ def _score_groups(
             done.append((start, [pa.nulls(stop - start, ARROW_TYPES[kind]) for kind in kinds]))
             continue
         model = _bound_for(row_id, keys[code], source, statement)
-        family = model.scorer.family()
-        if family is None:
+        key = model.family_key(batch)
+        if key is None:
             done.append((start, model.score_rows(kinds, batch, start, stop)))
         else:  # scored below with the other models of its family reading the same columns
-            key = (type(model.scorer), family, model.reads(batch))
             families.setdefault(key, []).append((start, stop, model))
     for members in families.values():
         done.extend(_score_family(kinds, members, batch))
@@ -429,6 +450,10 @@ def _bound_for(
 ) -> BoundModel:
     """The bound model for a version: cached, or rebound from the bytes held for it, or read
     through the engine's source (and checked against the version) as the last resort."""
+    if statement is not None:
+        pinned = statement.bound.get((model_id, version))
+        if pinned is not None:
+            return pinned
     key = _bound_key(source.table, model_id, version)
     found = bound_cache.get(key)
     if found is None:
@@ -439,6 +464,7 @@ def _bound_for(
             found = bound_cache.get_or_load(key, lambda: _bind(model_id, version, source))
     if statement is not None:
         statement.add(version, found.memory)
+        statement.bound[(model_id, version)] = found
     return found
 
 
