@@ -243,10 +243,17 @@ class OnnxScorer(Scorer):
         full: bool = True,
     ) -> Prediction:
         graphs = [scorer._linear for scorer in scorers]  # type: ignore[attr-defined]
-        weights = np.repeat(np.stack([g.weights for g in graphs]), counts, axis=0)
-        bias = np.repeat(np.array([g.bias for g in graphs], np.float32), counts)
         x = features[graphs[0].input_name]
-        values = linear_scores(x, weights, bias, graphs[0].link)
+        if len(x) >= 64 * len(graphs):  # large groups: each model's weights broadcast
+            parts, at = [], 0
+            for g, count in zip(graphs, counts, strict=True):
+                parts.append(linear_scores(x[at : at + count], g.weights, g.bias, g.link))
+                at += count
+            values = np.concatenate(parts)
+        else:  # many small groups: each row's own weights, in one pass
+            weights = np.repeat(np.stack([g.weights for g in graphs]), counts, axis=0)
+            bias = np.repeat(np.array([g.bias for g in graphs], np.float32), counts)
+            values = linear_scores(x, weights, bias, graphs[0].link)
         return scorers[0]._regression(values)  # type: ignore[attr-defined]
 
     def _regression(self, values: np.ndarray) -> Prediction:
