@@ -284,7 +284,8 @@ def _score_groups(
             raise UnknownModelError(str(bad), source.model_ids(), source.table)
     starts = np.flatnonzero(np.diff(codes, prepend=codes[0] - 1))  # where each run begins
     order: np.ndarray | None = None
-    if len(starts) != len(np.unique(codes)):  # some model's rows are apart: group them
+    distinct = len(keys) + (1 if encoded.null_count else 0)  # the dictionary holds no others
+    if len(starts) != distinct:  # some model's rows are apart: group them
         order = np.argsort(codes, kind="stable")
         codes = codes[order]
         starts = np.flatnonzero(np.diff(codes, prepend=codes[0] - 1))
@@ -321,6 +322,11 @@ def _score_groups(
     for members in families.values():
         done.extend(_score_family(kinds, members, batch))
     done.sort(key=lambda item: item[0])
+    if len(done) == 1 and order is None:  # one family over the whole batch, in row order
+        return [
+            r if r.type == ARROW_TYPES[k] else r.cast(ARROW_TYPES[k])
+            for r, k in zip(done[0][1], kinds, strict=True)
+        ]
     combined = []
     for i, kind in enumerate(kinds):
         wanted = ARROW_TYPES[kind]
