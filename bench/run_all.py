@@ -33,10 +33,14 @@ FULL = {
     "teradata": [],
     "pmml": [],
     "trees": ["--rounds", "3"],  # 1M rows (the 500-tree model: 200,000), lleaves, Spark
+    "many": ["--rounds", "3"],  # 1M rows; 1 to 10,000 models; DuckDB, Spark, memory child
 }
 QUICK = ["--rows", "200000", "--rounds", "3"]
 QUICK_EXTRA = {"duckdb": ["--profile", "--profile-reps", "2"], "pmml": ["--pypmml-rows", "2000"]}
 QUICK_EXTRA["trees"] = ["--big-rows", "20000", "--compile-rounds", "1"]
+QUICK_EXTRA["many"] = ["--spark-counts", "1,100,1000"]  # registering 10,000 in Spark: ~40 s
+#: Scripts not named bench_<name>.py.
+SCRIPTS = {"many": "bench_many_models.py"}
 
 
 #: README.md's Throughput rows: (label, benchmark, group, contender, reference (None: the
@@ -228,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for name in args.only or list(FULL):
         opts = QUICK + QUICK_EXTRA.get(name, []) if args.quick else FULL[name]
-        cmd = [sys.executable, str(BENCH / f"bench_{name}.py"), *opts, "--out", str(out)]
+        script = BENCH / SCRIPTS.get(name, f"bench_{name}.py")
+        cmd = [sys.executable, str(script), *opts, "--out", str(out)]
         print(f"\n=== {' '.join(cmd)}", flush=True)
         if subprocess.run(cmd, check=False).returncode != 0:
             failed.append(name)
