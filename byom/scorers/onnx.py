@@ -244,7 +244,7 @@ class OnnxScorer(Scorer):
     ) -> Prediction:
         graphs = [scorer._linear for scorer in scorers]  # type: ignore[attr-defined]
         x = features[graphs[0].input_name]
-        if len(x) >= 64 * len(graphs):  # large groups: each model's weights broadcast
+        if len(graphs) <= 4:  # a few groups: each model's weights broadcast, no copy
             parts, at = [], 0
             for g, count in zip(graphs, counts, strict=True):
                 parts.append(linear_scores(x[at : at + count], g.weights, g.bias, g.link))

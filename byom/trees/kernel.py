@@ -73,6 +73,9 @@ GROUP_NODES = 1_280
 #: Rows scored at once by a vector group (one SIMD lane each); the entry point takes a multiple
 #: of it (`Kernel.margins` scores a shorter tail through a padded copy).
 LANES = 8
+#: Fewer rows than this are copied into one padded matrix for the call (a model scoring a few
+#: rows of a batch that names many models): cheaper than reading each column's address.
+SMALL_ROWS = 256
 #: Trees with at most this many leaves, one output and no categorical split are scored
 #: branch-free, several rows at once (see `_Gen._vector_rows`).
 VECTOR_LEAVES = 64
@@ -146,25 +149,44 @@ class Kernel:
         if len(features) != self.n_features:
             raise ValueError(f"{len(features)} feature columns for {self.n_features} features")
         n = len(features[0])
+        if n < SMALL_ROWS:  # one padded copy of all columns: cheaper than a pointer each
+            rows = -(-n // LANES) * LANES
+            matrix = np.zeros((len(features), rows), np.float64)
+            try:
+                matrix[:, :n] = np.array(features, dtype=np.float64)  # one C loop
+            except ValueError:
+                raise ValueError("feature columns of different lengths") from None
+            padded = np.empty((rows, self.n_outputs), np.float64)
+            self._call_matrix(matrix, padded)
+            return padded[:n]
         columns = [np.ascontiguousarray(f, dtype=np.float64) for f in features]
         if any(len(c) != n for c in columns):
             raise ValueError("feature columns of different lengths")
         out = np.empty((n, self.n_outputs), np.float64)
         body = n - n % LANES
-        if body:
-            self._call(columns, body, out)
+        self._call(columns, body, out)
         if body < n:  # the tail, padded to a whole vector of rows
-            tail = [np.zeros(LANES, np.float64) for _ in columns]
-            for padded, c in zip(tail, columns, strict=True):
-                padded[: n - body] = c[body:]
+            tail = np.zeros((len(columns), LANES), np.float64)
+            for padded_row, c in zip(tail, columns, strict=True):
+                padded_row[: n - body] = c[body:]
             tail_out = np.empty((LANES, self.n_outputs), np.float64)
-            self._call(tail, LANES, tail_out)
+            self._call_matrix(tail, tail_out)
             out[body:] = tail_out[: n - body]
         return out
 
     def _call(self, columns: list[np.ndarray], n: int, out: np.ndarray) -> None:
-        pointers = (ctypes.c_void_p * len(columns))(*[c.ctypes.data for c in columns])
-        self._fn(pointers, n, out.ctypes.data)  # the GIL is released during the call
+        addresses = [c.__array_interface__["data"][0] for c in columns]
+        pointers = (ctypes.c_void_p * len(columns))(*addresses)
+        self._fn(pointers, n, out.__array_interface__["data"][0])  # the GIL is released
+
+    def _call_matrix(self, matrix: np.ndarray, out: np.ndarray) -> None:
+        """The kernel on a C-contiguous [features, rows] matrix: the column pointers are the
+        matrix's rows, computed with numpy (no Python call per column)."""
+        base = matrix.__array_interface__["data"][0]
+        step = matrix.shape[1] * 8
+        pointers = base + np.arange(matrix.shape[0], dtype=np.uint64) * np.uint64(step)
+        address = pointers.__array_interface__["data"][0]
+        self._fn(address, matrix.shape[1], out.__array_interface__["data"][0])
 
 
 def margins(ensemble: TreeEnsemble, features: Sequence[np.ndarray]) -> np.ndarray:
