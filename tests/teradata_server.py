@@ -41,6 +41,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -264,12 +265,24 @@ def with_model_data(
 DATABASE = "mydb"
 
 
-@functools.cache
 def deployed() -> Path:
     """byom's files as `byom teradata deploy` writes them (byom_score.py beside the core as
     byom_core.zip, so the instances import the zip, as on the server), once per session, and
     a bin folder whose `tdpython3` (SCRIPT's interpreter) and `python3` (APPLY's) are this
-    Python."""
+    Python.
+
+    Built under a lock: SCRIPT calls (and their AMPs) start on several threads at once, and a
+    second build writing its launchers while the first starts instances makes exec fail with
+    "Text file busy" (a child forked meanwhile holds the launcher open for writing)."""
+    with _deploy_lock:
+        return _deploy()
+
+
+_deploy_lock = threading.Lock()
+
+
+@functools.cache
+def _deploy() -> Path:
     from udfs.teradata.deploy import build_bundle
 
     root = Path(tempfile.mkdtemp(prefix="byom-teradata-"))

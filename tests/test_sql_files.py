@@ -31,7 +31,7 @@ def test_examples_parse():
     text = (SQL_DIR / "examples.sql").read_text()
     code = "\n".join(line.split("--")[0] for line in text.splitlines())
     statements = [s for s in code.split(";") if s.strip()]
-    assert len(statements) == 7
+    assert len(statements) == 8
     for statement in statements:
         con.execute(statement).fetchall()  # empty tables: binds and runs every example
 
@@ -72,7 +72,7 @@ def test_spark_examples_run(spark):
         text = (SPARK_SQL_DIR / "examples.sql").read_text()
         code = "\n".join(line.split("--")[0] for line in text.splitlines())
         statements = [s for s in code.split(";") if s.strip()]
-        assert len(statements) == 7
+        assert len(statements) == 8
         for statement in statements:
             assert spark.sql(statement).collect() == []
     finally:

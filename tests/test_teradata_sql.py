@@ -262,6 +262,20 @@ def test_sql_templates_are_what_byom_prints():
         },
     )
     assert _template_query("score_files.sql") == files.sql()
+    many = ScriptQuery(
+        table="customers",
+        columns=parse_columns("id INTEGER, model_id VARCHAR(30), age FLOAT, income FLOAT"),
+        database="mydb",
+        models={"churn_v3": classifier, "churn_v4": classifier},
+        model_column="model_id",
+        partition_key="model_id",
+        accumulate=["id"],
+        outputs=["score"],
+    )
+    assert _template_query("score_many_models.sql") == many.sql()
+    # One partition per model: the bucket is a function of the model id alone.
+    assert 'PARTITION BY "model_id","byom_part"' in many.sql()
+    assert "HASHBUCKET(HASHROW(t.model_id)) MOD (HASHAMP() + 1) AS byom_part" in many.sql()
     apply = ScriptQuery(
         table="customers",
         columns=parse_columns("id INTEGER, age FLOAT, income FLOAT"),

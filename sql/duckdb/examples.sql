@@ -16,6 +16,11 @@ SELECT id, score('churn_v3', *COLUMNS(* EXCLUDE (id, model_id))) FROM customers;
 SELECT c.id, score(s.model_id, c) AS p
 FROM customers c JOIN segment_models s ON s.segment = c.segment;
 
+-- Many models: rows in model order (or a table stored so) reach the function model by model,
+-- so each 2048-row chunk holds a run of models, each scored once (README: Many models in one
+-- statement).
+SELECT c.id, score(c.model_id, c) AS p FROM (SELECT * FROM customers ORDER BY model_id) c;
+
 -- Label, score and per-class probabilities; every model output as JSON.
 SELECT id, p.label, p.score, p.probabilities['1'] AS p1
 FROM (SELECT id, predict('churn_v3', c) AS p FROM customers c);

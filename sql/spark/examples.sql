@@ -18,6 +18,12 @@ SELECT id, score('churn_v3', x) AS churn_probability FROM customers;
 SELECT c.id, score(s.model_id, struct(c.*)) AS p
 FROM customers c JOIN segment_models s ON s.segment = c.segment;
 
+-- Many models: each model's rows to one task (a Python worker loads fewer models), sorted so
+-- each Arrow batch holds a run of models; CLUSTER BY model_id says the same. Spark drops the
+-- sort below an aggregate (README: Spark, Many models).
+SELECT id, score(model_id, struct(*)) AS p
+FROM (SELECT * FROM customers DISTRIBUTE BY model_id SORT BY model_id);
+
 -- Label, score and per-class probabilities; every model output as JSON.
 SELECT id, p.label, p.score, p.probabilities['1'] AS p1
 FROM (SELECT id, predict('churn_v3', struct(*)) AS p FROM customers);

@@ -164,7 +164,8 @@ class DuckDBSession:
 class SparkEngine(Engine):
     """Spark SQL in local[2]: rows repartitioned so every query spans several partitions and
     several Arrow batches (the session's batch size is small; see helpers.spark_session).
-    Statements go through byom's sql(), which picks up a changed model table."""
+    Statements go through byom's sql(), which picks up a changed model table. A session of
+    more than 8 models writes its model table in one job (store.add is two jobs a model)."""
 
     name = "spark"
 
@@ -183,8 +184,16 @@ class SparkSession:
         self.spark = spark_session()
         self.tmp = tempfile.TemporaryDirectory()
         self.store = SparkModelStore(self.spark, f"{self.tmp.name}/models")
-        for mid, spec in models.items():
-            self.store.add(mid, spec.blob, inputs=spec.inputs)
+        if len(models) <= 8:
+            for mid, spec in models.items():
+                self.store.add(mid, spec.blob, inputs=spec.inputs)
+        else:  # the rows store.add writes, validated alike, in one Spark job instead of two each
+            from byom.store import prepare_model
+            from udfs.spark.store import SPARK_SCHEMA
+
+            records = [prepare_model(s.blob, mid, s.inputs).row() for mid, s in models.items()]
+            df = self.spark.createDataFrame(records, SPARK_SCHEMA)
+            df.coalesce(1).write.parquet(self.store.table)
         register(self.spark, self.store.table)
 
     def replace(self, model_id: str, spec: ModelSpec) -> None:
