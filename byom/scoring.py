@@ -266,10 +266,10 @@ def _score_groups(
     statement: StatementModels | None,
 ) -> list[pa.Array]:
     """A batch whose rows name several models (`encoded`: their versions, dictionary
-    encoded): the rows grouped by model once (a stable sort
-    of the model codes, skipped when each model's rows are already together), each column
-    taken into that order once and converted once per type, each model run once on its slice,
-    and the results put back in row order with one take."""
+    encoded): the rows grouped by model once (a stable sort of the model codes, skipped when
+    each model's rows are already together), each column taken into that order once and
+    converted once per type, each model run once on its slice (models of one family together,
+    `_score_family`), and the results put back in row order with one take."""
     n = len(model_ids)
     keys = encoded.dictionary.to_pylist()
     indices = encoded.indices
