@@ -284,6 +284,20 @@ def test_numpy_path_with_one_notice(monkeypatch, caplog):
     assert len(notices) == 1 and "llvmlite cannot be imported" in notices[0]
 
 
+def test_scorers_path_gives_the_notice_too(monkeypatch, caplog):
+    """What the format scorers call (byom.trees.kernel_margins) says why numpy scores."""
+    from byom.trees import kernel_margins
+
+    e = random_ensemble(seed=6)
+    features = random_features(50, e.n_features)
+    monkeypatch.setattr(kernel, "llvm", None)
+    monkeypatch.setattr(kernel, "_noticed", set())
+    with caplog.at_level(logging.WARNING, logger="byom.trees.kernel"):
+        got = kernel_margins(e, features)
+    assert np.array_equal(got, evaluate.margins(e, features))
+    assert "llvmlite cannot be imported" in caplog.text
+
+
 def test_node_bound_falls_back(monkeypatch, caplog):
     e = random_ensemble(seed=2)
     monkeypatch.setattr(kernel, "MAX_KERNEL_NODES", e.n_nodes - 1)

@@ -17,18 +17,17 @@ from byom.trees.ensemble import Node, TreeEnsemble, TreeEnsembleError
 
 
 def kernel_margins(ensemble: TreeEnsemble, columns: Sequence[np.ndarray]) -> np.ndarray:
-    """The margins from the compiled kernel when llvmlite is there, else from numpy (the same
-    numbers either way)."""
-    try:  # the kernel needs llvmlite, which a database's locked-down Python may lack
+    """The margins from the compiled kernel, or from numpy (the same numbers) with a one-line
+    notice saying why where it cannot be compiled (no llvmlite in a database's locked-down
+    Python, an ensemble over the kernel's bound)."""
+    try:
         kernel = importlib.import_module("byom.trees.kernel")
-    except ImportError:
-        kernel = None
-    if kernel is not None and kernel.available():
-        result: np.ndarray = kernel.margins(ensemble, columns)
-        return result
-    from byom.trees.evaluate import margins
+    except ImportError:  # pragma: no cover - the module itself imports without llvmlite
+        from byom.trees.evaluate import margins
 
-    return margins(ensemble, columns)
+        return margins(ensemble, columns)
+    result: np.ndarray = kernel.margins(ensemble, columns)
+    return result
 
 
 def kernel_compiles(ensemble: TreeEnsemble) -> bool:
