@@ -5,6 +5,8 @@ thousand different models, each reading different columns."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 
@@ -80,3 +82,24 @@ def rows(model_ids: list[str], n: int, seed: int = 0, nulls: float = 0.02) -> pa
         values = rng.normal(size=n)
         data[name] = pa.array(values, mask=rng.random(n) < 0.01)
     return pa.table(data)
+
+
+def each_alone(table: pa.Table, kind: object, source_for: Callable[[str], object]) -> list:
+    """Each model scored by the core over its own rows only (`source_for(model_id)`: a model
+    table holding it), put back in row order (NULL for a NULL id): the reference a statement
+    over many models must equal."""
+    from byom.scoring import score_batch
+
+    ids = table["model_id"].to_pylist()
+    out: list = [None] * len(ids)
+    for model_id in sorted({i for i in ids if i is not None}):
+        at = [k for k, i in enumerate(ids) if i == model_id]
+        own = table.take(pa.array(at))
+        row = pa.StructArray.from_arrays(
+            [c.combine_chunks() for c in own.columns], names=own.column_names
+        )
+        source = source_for(model_id)
+        got = score_batch((kind,), own["model_id"], [row], source)[0].to_pylist()
+        for k, value in zip(at, got, strict=True):
+            out[k] = value
+    return out

@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
-from many_models import models, rows
+from many_models import each_alone, models, rows
 
 from byom import scoring
 from byom.errors import ModelMemoryError
@@ -34,20 +34,9 @@ def catalog(thousand):
     return memory
 
 
-def alone(catalog, thousand, table: pa.Table, kind: OutputKind) -> list:
-    """Each model scored over its own rows only, put back in row order (NULL for NULL ids)."""
-    ids = table["model_id"].to_pylist()
-    out: list = [None] * len(ids)
-    for model_id in sorted({i for i in ids if i is not None}):
-        at = [k for k, i in enumerate(ids) if i == model_id]
-        own = table.take(pa.array(at))
-        row = pa.StructArray.from_arrays(
-            [c.combine_chunks() for c in own.columns], names=own.column_names
-        )
-        got = score_batch((kind,), own["model_id"], [row], catalog)[0].to_pylist()
-        for k, value in zip(at, got, strict=True):
-            out[k] = value
-    return out
+def alone(catalog, table: pa.Table, kind: OutputKind) -> list:
+    """Each model scored over its own rows only, put back in row order."""
+    return each_alone(table, kind, lambda _: catalog)
 
 
 @pytest.mark.parametrize("kind", [OutputKind.SCORE, OutputKind.JSON])
@@ -58,7 +47,7 @@ def test_core_batch_of_a_thousand_models_equals_each_alone(catalog, thousand, ki
     )
     got = score_batch((kind,), table["model_id"], [row], catalog)[0].to_pylist()
     assert len({i for i in table["model_id"].to_pylist() if i}) > 900
-    assert got == alone(catalog, thousand, table, kind)
+    assert got == alone(catalog, table, kind)
     assert all(v is None for v, i in zip(got, table["model_id"].to_pylist(), strict=True) if not i)
 
 
@@ -71,7 +60,7 @@ def test_rows_already_grouped_by_model_are_not_reordered(catalog, thousand):
         [c.combine_chunks() for c in table.columns], names=table.column_names
     )
     got = score_batch((OutputKind.SCORE,), table["model_id"], [row], catalog)[0].to_pylist()
-    assert got == alone(catalog, thousand, table, OutputKind.SCORE)
+    assert got == alone(catalog, table, OutputKind.SCORE)
 
 
 @pytest.fixture
@@ -95,7 +84,7 @@ def test_duckdb_statement_over_a_thousand_models(con, catalog, thousand):
     got = [r[0] for r in sql(con, "SELECT score(model_id, *) FROM t ORDER BY _row").fetchall()]
     used = len({i for i in table["model_id"].to_pylist() if i})
     assert scorer_cache.stats.loads - loads == used  # not one model loaded twice
-    assert got == alone(catalog, thousand, table, OutputKind.SCORE)
+    assert got == alone(catalog, table, OutputKind.SCORE)
 
 
 def test_statement_over_the_cache_bound_fails_saying_what_it_needs(con, thousand, monkeypatch):

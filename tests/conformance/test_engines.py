@@ -322,22 +322,16 @@ def many():
 def _each_model_alone(models: dict[str, ModelSpec], table: pa.Table, kind: OutputKind) -> list:
     """Each model scored by the core over its own rows only, in a model table holding it alone,
     put back in row order (NULL for a NULL id)."""
-    from byom.scoring import InMemoryModels, score_batch
+    from many_models import each_alone
 
-    ids = table["model_id"].to_pylist()
-    out: list = [None] * len(ids)
-    for model_id in sorted({i for i in ids if i is not None}):
+    from byom.scoring import InMemoryModels
+
+    def alone(model_id: str) -> InMemoryModels:
         memory = InMemoryModels()
         memory.add(model_id, models[model_id].blob, models[model_id].inputs)
-        at = [k for k, i in enumerate(ids) if i == model_id]
-        own = table.take(pa.array(at))
-        row = pa.StructArray.from_arrays(
-            [c.combine_chunks() for c in own.columns], names=own.column_names
-        )
-        got = score_batch((kind,), own["model_id"], [row], memory)[0].to_pylist()
-        for k, value in zip(at, got, strict=True):
-            out[k] = value
-    return out
+        return memory
+
+    return each_alone(table, kind, alone)
 
 
 @pytest.mark.parametrize("engine", engines())
