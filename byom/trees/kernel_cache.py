@@ -112,7 +112,8 @@ def kernel_key(e: TreeEnsemble) -> str:
     """sha256 of the ensemble's content, the kernel version and the machine."""
     h = hashlib.sha256()
     layout = (k.KERNEL_VERSION, k.BLOCK_ROWS, k.CHUNK_NODES, k.GROUP_NODES, k.LANES)
-    h.update(repr((*layout, k.VECTOR_LEAVES, k.ZERO_THRESHOLD, *_machine())).encode())
+    walk = (k.WALK_LANES, k.WALK_FEATURES, k.TOP_LEVELS)
+    h.update(repr((*layout, k.VECTOR_LEAVES, *walk, k.ZERO_THRESHOLD, *_machine())).encode())
     flags = (e.float32, e.sum_float32, e.aggregate, e.negative_not_in_set)
     h.update(repr((e.n_features, e.n_outputs, *flags)).encode())
     for name in _ARRAYS:
