@@ -92,11 +92,6 @@ class ContentCache(Generic[T]):
             self._total -= size
             self.stats.evictions += 1
 
-    @property
-    def total_bytes(self) -> int:
-        """The entries' summed sizes."""
-        return self._total
-
     def clear(self) -> None:
         with self._lock:
             self._items.clear()

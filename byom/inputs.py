@@ -191,7 +191,6 @@ class InputBinder:
         self._slots = tuple(slots)
         self._plans: dict[tuple[str, ...], Plan] = {}
         self._split: dict[Plan, list[tuple[ModelInput, tuple[int, ...], list[str]]]] = {}
-        self._reads: dict[Plan, int] = {}
 
     def column_names(self) -> list[str | None]:
         """The columns read by name; a position's column is known only from a row."""
@@ -342,8 +341,6 @@ class InputBinder:
 
 
 _NUMPY: dict[ValueType, type] = {"float32": np.float32, "float64": np.float64}
-#: What binders read (`InputBinder.reads`), numbered in the order first seen.
-_READS: dict[tuple[object, ...], int] = {}
 
 
 class BatchColumns:

@@ -59,9 +59,6 @@ class Scorer(abc.ABC):
     #: What a NULL in a string input becomes, for runtimes without a missing string (ONNX
     #: takes ""); None keeps it missing.
     missing_string: str | None = None
-    #: Memory a loaded model of this format holds beyond a multiple of its bytes (its
-    #: runtime's session, buffers), measured on small models: see `memory_bytes`.
-    overhead_bytes: int = 64 * 1024
 
     def family(self) -> tuple[object, ...] | None:
         """A key shared by models that `predict_family` scores together in one pass (a table
@@ -84,8 +81,8 @@ class Scorer(abc.ABC):
     def memory_bytes(self, blob_size: int) -> int:
         """About what this loaded model holds in memory: what the caches count against
         BYOM_CACHE_BYTES. Twice its bytes (the parsed form beside the bytes kept to reload it)
-        plus the format's overhead."""
-        return 2 * blob_size + self.overhead_bytes
+        plus 64 KiB for its runtime's own state; formats that know better override it."""
+        return 2 * blob_size + 64 * 1024
 
     @abc.abstractmethod
     def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:

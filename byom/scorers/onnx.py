@@ -174,7 +174,6 @@ class OnnxScorer(Scorer):
         self.tree_kernel = self._trees is not None
         #: The graph as x @ W + b (and a logistic), scored by numpy: see onnx_linear.
         self._linear = None if self._trees is not None else _lower_linear(proto, who, one_thread)
-        self._family = None if self._linear is None else self._linear.family
         self.inputs = tuple(self._describe_input(i, who, proto) for i in self._session.get_inputs())
         self._ranks = {i.name: len(i.shape) for i in self._session.get_inputs()}
         outputs = self._session.get_outputs()
@@ -232,7 +231,7 @@ class OnnxScorer(Scorer):
         return list(self._output_names)
 
     def family(self) -> tuple[object, ...] | None:
-        return self._family
+        return None if self._linear is None else self._linear.family
 
     @classmethod
     def predict_family(
@@ -309,6 +308,16 @@ class OnnxScorer(Scorer):
         return pred
 
 
+def _one_thread_session(proto: Any) -> Any:
+    """An onnxruntime session at one thread: the reference a lowering is checked against."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
 def _lower_linear(proto: Any, who: str, session: Any = None) -> LinearGraph | None:
     """A linear graph (onnx_linear) kept only if it scores probe rows as onnxruntime does,
     within 1e-5 of the value (NaN where onnxruntime gives NaN); otherwise None (onnxruntime
@@ -317,15 +326,7 @@ def _lower_linear(proto: Any, who: str, session: Any = None) -> LinearGraph | No
     if graph is None:
         return None
     try:
-        import onnxruntime as ort
-
-        if session is None:
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 1
-            opts.log_severity_level = 3
-            session = ort.InferenceSession(
-                proto.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-            )
+        session = session or _one_thread_session(proto)
         rng = np.random.default_rng(0)
         x = (rng.normal(size=(256, len(graph.weights))) * 3).astype(np.float32)
         x[rng.random(x.shape) < 0.05] = 0.0
@@ -357,8 +358,6 @@ def _lower_trees(proto: Any, who: str, session: Any = None) -> Any:
     from byom.trees.onnx_trees import lower
 
     try:
-        import onnxruntime as ort
-
         lowered = lower(proto)
         if lowered is None:
             return None
@@ -366,13 +365,8 @@ def _lower_trees(proto: Any, who: str, session: Any = None) -> Any:
         if not kernel_compiles(ensemble):  # the numpy path would be slower than onnxruntime
             return None
         x = _probe_rows(ensemble, meta.width)
-        if session is None:  # onnxruntime's tree sums depend on its thread count
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 1
-            opts.log_severity_level = 3
-            session = ort.InferenceSession(
-                proto.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-            )
+        # onnxruntime's tree sums depend on its thread count: the reference runs on one.
+        session = session or _one_thread_session(proto)
         inp = session.get_inputs()[0]
         feed = x.astype(np.float64 if inp.type == "tensor(double)" else np.float32)
         names = [o.name for o in session.get_outputs()]
