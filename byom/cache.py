@@ -70,6 +70,17 @@ class ContentCache(Generic[T]):
                 self._loading.pop(key, None)
             return value
 
+    def touch(self, entries: list[tuple[str, T, int]]) -> None:
+        """Mark entries (key, value, size) as just used: each moved to the recent end, or
+        stored again if it was evicted."""
+        with self._lock:
+            for key, value, size in entries:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                else:
+                    self._store(key, value, size)
+            self._evict()
+
     def put(self, key: str, value: T, size: int) -> None:
         """Store or replace an entry."""
         with self._lock:

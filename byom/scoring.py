@@ -7,11 +7,13 @@ and back. One output row per input row, in order; a NULL model id gives a NULL r
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +31,7 @@ from byom.formats import check_size, sha256_hex
 from byom.inputs import BatchColumns, InputBinder, InputMap, Plan, parse_input_map
 from byom.outputs import ARROW_TYPES, OutputKind, render
 from byom.scorers import Scorer, load_hashed_scorer
+from byom.scorers.base import ModelFamily
 
 #: A model's features by input name, as its scorer takes them.
 Features = dict[str, np.ndarray]
@@ -65,8 +68,8 @@ class BoundModel:
     binder: InputBinder
     #: About what the loaded model holds in memory (`Scorer.memory_bytes`).
     memory: int = 0
-    #: Its family key (`family_key`) by the shape of the batches it meets.
-    _families: dict[object, tuple[object, ...] | None] = field(
+    #: Its family and member index there (`membership`) by the shape of the batches it meets.
+    _memberships: dict[int, tuple[ModelFamily | None, int]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -106,18 +109,22 @@ class BoundModel:
         """The features of rows [start, stop) of a batch that several models share."""
         return self.binder.from_batch(self._plan(batch), batch.columns, start, stop)
 
-    def family_key(self, batch: _SharedBatch) -> tuple[object, ...] | None:
-        """Models with equal keys are scored together (`Scorer.predict_family`): the same
-        kind of scorer and family, reading the same columns alike; None: scored alone."""
-        shape = batch.names if batch.names is not None else len(batch.columns.columns)
-        if shape not in self._families:
-            family = self.scorer.family()
-            self._families[shape] = (
-                None
-                if family is None
-                else (type(self.scorer), family, self.binder.reads(self._plan(batch)))
-            )
-        return self._families[shape]
+    def membership(self, batch: _SharedBatch) -> tuple[ModelFamily | None, int]:
+        """The family this model is scored with on batches of this shape, and its member index
+        there: models of one `Scorer.family` key that read the same columns alike share a
+        family, process-wide; (None, -1): scored alone."""
+        found = self._memberships.get(batch.shape)
+        if found is None:
+            key = self.scorer.family()
+            if key is None:
+                found = (None, -1)
+            else:
+                family = _family(
+                    (type(self.scorer), key, self.binder.reads(self._plan(batch))), self.scorer
+                )
+                found = (family, family.member(self.scorer))
+            self._memberships[batch.shape] = found
+        return found
 
     def _plan(self, batch: _SharedBatch) -> Plan:
         if batch.names is not None:
@@ -131,9 +138,8 @@ class BoundModel:
         n: int,
     ) -> list[pa.Array]:
         """Each requested result, from one run of the model on `features()`."""
-        full = any(kind is not OutputKind.SCORE for kind in kinds)
         try:
-            prediction = self.scorer.predict(features(), n, full)
+            prediction = self.scorer.predict(features(), n, _full(kinds))
         except InvalidValueError as exc:  # scorers are shared by content: name the model here
             raise InvalidValueError(f"model {self.model_id!r}: {exc}") from None
         return [render(kind, prediction, self.model_id) for kind in kinds]
@@ -141,11 +147,53 @@ class BoundModel:
 
 @dataclass
 class _SharedBatch:
-    """A batch whose rows several models score: its columns (rows grouped by model), and
-    their names when the row came as one struct (None: positional arguments)."""
+    """A batch whose rows several models score: its columns, and their names when the row
+    came as one struct (None: positional arguments)."""
 
     columns: BatchColumns
     names: tuple[str, ...] | None
+    #: What a model's binding plan depends on (the names, or the number of arguments), as a
+    #: number this process gives each such shape once.
+    shape: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        shape = self.names if self.names is not None else len(self.columns.columns)
+        found = _shapes.get(shape)
+        if found is None:
+            with _registry_lock:
+                if len(_shapes) >= 4096:  # forgotten shapes get new numbers: never reused
+                    _shapes.clear()
+                found = _shapes.setdefault(shape, next(_shape_numbers))
+        self.shape = found
+
+
+_shapes: dict[object, int] = {}
+_shape_numbers = itertools.count()
+#: Model families by (scorer type, `Scorer.family` key, what the binder reads): shared by
+#: every statement, so a model's membership is worked out once per process.
+_families: dict[tuple[object, ...], ModelFamily] = {}
+_registry_lock = threading.Lock()
+
+
+def _family(key: tuple[object, ...], scorer: Scorer) -> ModelFamily:
+    found = _families.get(key)
+    if found is None:
+        with _registry_lock:
+            found = _families.get(key)
+            if found is None:
+                if len(_families) >= 1024:  # members keep the family they joined
+                    _families.clear()
+                found = _families[key] = scorer.make_family()
+    return found
+
+
+class _Slot(NamedTuple):
+    """A model version as one statement scores it: bound, and its family and member index
+    there (None and -1: scored alone)."""
+
+    model: BoundModel
+    family: ModelFamily | None
+    member: int
 
 
 class StatementModels:
@@ -164,6 +212,8 @@ class StatementModels:
         #: The statement's bound models by (model id, version): held for the statement, so
         #: none is loaded twice in it, and found again without the caches' locks.
         self.bound: dict[tuple[str, str], BoundModel] = {}
+        #: Per row shape (`_SharedBatch.shape`), each version's model and family member.
+        self.slots: dict[int, dict[str, _Slot]] = {}
 
     def add(self, version: str, memory: int) -> None:
         if version in self._sizes:  # the common case, without the lock
@@ -177,6 +227,22 @@ class StatementModels:
         bound = bound_cache.max_bytes
         if total > bound and count > 1:
             raise ModelMemoryError(count, total, bound)
+
+    def pin(self, table: str, found: list[tuple[str, str, BoundModel]]) -> None:
+        """Hold models found bound already (model id, version, model): counted as `add`
+        counts them, and kept in the bound-model cache as recently used (put back if it
+        evicted them meanwhile), all under one lock each."""
+        for model_id, version, model in found:
+            self.bound[(model_id, version)] = model
+        with self._lock:
+            for _, version, model in found:
+                if version not in self._sizes:
+                    self._sizes[version] = model.memory
+                    self._total += model.memory
+            count, total = len(self._sizes), self._total
+        bound_cache.touch([(_bound_key(table, i, v), m, m.memory) for i, v, m in found])
+        if total > bound_cache.max_bytes and count > 1:
+            raise ModelMemoryError(count, total, bound_cache.max_bytes)
 
 
 #: Bound models by model id and version key, bounded like the scorer cache (a bound model
@@ -243,6 +309,8 @@ def score_batch(
         if not isinstance(source, ModelCatalog):
             raise TypeError("score_batch needs `versions` unless the source is a ModelCatalog")
         versions = source.versions(model_ids)
+    if statement is None:  # a call on its own: its own statement
+        statement = StatementModels()
     model_ids, versions = _flat(model_ids), _flat(versions)
     args = [_flat(a) for a in args]
     n = len(model_ids)
@@ -263,13 +331,15 @@ def _score_groups(
     encoded: pa.DictionaryArray,
     args: Sequence[pa.Array],
     source: ModelSource,
-    statement: StatementModels | None,
+    statement: StatementModels,
 ) -> list[pa.Array]:
     """A batch whose rows name several models (`encoded`: their versions, dictionary
-    encoded): the rows grouped by model once (a stable sort of the model codes, skipped when
-    each model's rows are already together), each column taken into that order once and
-    converted once per type, each model run once on its slice (models of one family together,
-    `_score_family`), and the results put back in row order with one take."""
+    encoded). Each version is looked up once per batch in the statement's slots. When every
+    row's model is of one family, one `ModelFamily.predict` scores the batch as it came, each
+    row naming its member. Otherwise the rows are grouped by model once (a stable sort of the
+    codes, skipped when each model's rows are already together), each column taken into that
+    order once and converted once per type, each model (or family) run once on its rows, and
+    the results put back in row order with one take."""
     n = len(model_ids)
     keys = encoded.dictionary.to_pylist()
     indices = encoded.indices
@@ -282,6 +352,21 @@ def _score_groups(
         if unknown.size:
             bad = model_ids[int(unknown[0])].as_py()
             raise UnknownModelError(str(bad), source.model_ids(), source.table)
+    if len(args) == 1 and pa.types.is_struct(args[0].type):
+        row = args[0]
+        names: tuple[str, ...] | None = tuple(f.name for f in row.type)
+        columns = [row.field(i) for i in range(row.type.num_fields)]
+    else:
+        names, columns = None, list(args)
+    batch = _SharedBatch(BatchColumns(columns), names)
+    slots = _slots(statement, keys, codes, model_ids, source, batch)
+    family = slots[0].family if slots else None
+    if family is not None and not encoded.null_count and all(s.family is family for s in slots):
+        # One family, every row: no grouping at all.
+        members = np.array([s.member for s in slots], np.int64)[codes]
+        model = slots[0].model
+        prediction = family.predict(members, model.features_rows(batch, 0, n), _full(kinds))
+        return [_typed(render(kind, prediction, model.model_id), kind) for kind in kinds]
     starts = np.flatnonzero(np.diff(codes, prepend=codes[0] - 1))  # where each run begins
     order: np.ndarray | None = None
     distinct = len(keys) + (1 if encoded.null_count else 0)  # the dictionary holds no others
@@ -290,48 +375,29 @@ def _score_groups(
         codes = codes[order]
         starts = np.flatnonzero(np.diff(codes, prepend=codes[0] - 1))
         taken = pa.array(order)
-        args = [a.take(taken) for a in args]
-    if len(args) == 1 and pa.types.is_struct(args[0].type):
-        row = args[0]
-        names: tuple[str, ...] | None = tuple(f.name for f in row.type)
-        columns = [row.field(i) for i in range(row.type.num_fields)]
-    else:
-        names, columns = None, list(args)
-    batch = _SharedBatch(BatchColumns(columns), names)
+        batch = _SharedBatch(BatchColumns([c.take(taken) for c in columns]), names)
     stops = np.append(starts[1:], n)
-    firsts = order[starts] if order is not None else starts  # a row of each group
-    group_ids = (
-        [model_ids[i].as_py() for i in firsts.tolist()]
-        if len(firsts) <= 16
-        else model_ids.take(pa.array(firsts)).to_pylist()
-    )
     done: list[tuple[int, list[pa.Array]]] = []  # (first row, results), in any order
-    families: dict[tuple[object, ...], list[tuple[int, int, BoundModel]]] = {}
-    for start, stop, code, row_id in zip(
-        starts.tolist(), stops.tolist(), codes[starts].tolist(), group_ids, strict=True
+    families: dict[int, list[tuple[int, int, _Slot]]] = {}
+    for start, stop, code in zip(
+        starts.tolist(), stops.tolist(), codes[starts].tolist(), strict=True
     ):
         if code < 0:
             done.append((start, [pa.nulls(stop - start, ARROW_TYPES[kind]) for kind in kinds]))
             continue
-        model = _bound_for(row_id, keys[code], source, statement)
-        key = model.family_key(batch)
-        if key is None:
-            done.append((start, model.score_rows(kinds, batch, start, stop)))
-        else:  # scored below with the other models of its family reading the same columns
-            families.setdefault(key, []).append((start, stop, model))
+        slot = slots[code]
+        if slot.family is None:
+            done.append((start, slot.model.score_rows(kinds, batch, start, stop)))
+        else:  # scored below with the other members of its family
+            families.setdefault(id(slot.family), []).append((start, stop, slot))
     for members in families.values():
         done.extend(_score_family(kinds, members, batch))
     done.sort(key=lambda item: item[0])
     if len(done) == 1 and order is None:  # one family over the whole batch, in row order
-        return [
-            r if r.type == ARROW_TYPES[k] else r.cast(ARROW_TYPES[k])
-            for r, k in zip(done[0][1], kinds, strict=True)
-        ]
+        return [_typed(r, kind) for r, kind in zip(done[0][1], kinds, strict=True)]
     combined = []
     for i, kind in enumerate(kinds):
-        wanted = ARROW_TYPES[kind]
-        part = [r[i] if r[i].type == wanted else r[i].cast(wanted) for _, r in done]
-        combined.append(pa.concat_arrays(part))
+        combined.append(pa.concat_arrays([_typed(r[i], kind) for _, r in done]))
     if order is None:
         return combined
     inverse = np.empty(n, dtype=np.int64)
@@ -340,12 +406,65 @@ def _score_groups(
     return [c.take(back) for c in combined]
 
 
+def _slots(
+    statement: StatementModels,
+    keys: list[str],
+    codes: np.ndarray,
+    model_ids: pa.Array,
+    source: ModelSource,
+    batch: _SharedBatch,
+) -> list[_Slot]:
+    """Each dictionary version's slot in the statement. A version new to the statement is
+    taken from the models this process holds bound (found by version, checked by model id),
+    else bound (`_bound_for`), by the model id of its first row."""
+    known = statement.slots.setdefault(batch.shape, {})
+    found: list[_Slot | None] = [known.get(key) for key in keys]
+    if None not in found:
+        return found  # type: ignore[return-value]
+    new = [code for code, slot in enumerate(found) if slot is None]
+    present, first = np.unique(codes, return_index=True)
+    row_of = dict(zip(present.tolist(), first.tolist(), strict=True))
+    ids = model_ids.take(pa.array([row_of[code] for code in new])).to_pylist()
+    live = _live.get(source.table)
+    if live is None:
+        live = _live.setdefault(source.table, weakref.WeakValueDictionary())
+    reused: list[tuple[str, str, BoundModel]] = []
+    for code, model_id in zip(new, ids, strict=True):
+        version = keys[code]
+        model = live.get(version)
+        if model is None or model.model_id != model_id:
+            model = _bound_for(model_id, version, source, statement)
+            live[version] = model
+        else:
+            reused.append((model_id, version, model))
+        family, member = model.membership(batch)
+        found[code] = known[version] = _Slot(model, family, member)
+    if reused:
+        statement.pin(source.table, reused)
+    return found  # type: ignore[return-value]
+
+
+#: Bound models by table and version, as long as something holds them (the bound-model cache,
+#: a statement): a statement finds the models earlier ones bound without a lock per model.
+_live: dict[str, weakref.WeakValueDictionary[str, BoundModel]] = {}
+
+
+def _full(kinds: Sequence[OutputKind]) -> bool:
+    """Whether a kind needs more than the score (labels, every output)."""
+    return any(kind is not OutputKind.SCORE for kind in kinds)
+
+
+def _typed(result: pa.Array, kind: OutputKind) -> pa.Array:
+    wanted = ARROW_TYPES[kind]
+    return result if result.type == wanted else result.cast(wanted)
+
+
 def _score_family(
-    kinds: Sequence[OutputKind], members: list[tuple[int, int, BoundModel]], batch: _SharedBatch
+    kinds: Sequence[OutputKind], members: list[tuple[int, int, _Slot]], batch: _SharedBatch
 ) -> list[tuple[int, list[pa.Array]]]:
-    """Groups of rows whose models are of one family (`Scorer.family`) and read the same
-    columns: one prediction over all their rows (the batch's converted columns, sliced by runs
-    of adjacent groups), rendered once, each run's results a slice of it."""
+    """Groups of rows whose models are members of one family: one prediction over all their
+    rows (the batch's converted columns, sliced by runs of adjacent groups), rendered once,
+    each run's results a slice of it."""
     runs: list[list[int]] = []  # [start, stop] of adjacent groups
     for start, stop, _ in members:
         if runs and runs[-1][1] == start:
@@ -353,17 +472,17 @@ def _score_family(
         else:
             runs.append([start, stop])
     first = members[0][2]
-    pieces = [first.features_rows(batch, start, stop) for start, stop in runs]
+    pieces = [first.model.features_rows(batch, start, stop) for start, stop in runs]
     features = (
         pieces[0]
         if len(pieces) == 1
         else {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
     )
-    full = any(kind is not OutputKind.SCORE for kind in kinds)
-    scorers = [model.scorer for _, _, model in members]
+    index = np.array([slot.member for _, _, slot in members], np.int64)
     counts = [stop - start for start, stop, _ in members]
-    prediction = type(first.scorer).predict_family(scorers, counts, features, full)
-    rendered = [render(kind, prediction, first.model_id) for kind in kinds]
+    assert first.family is not None
+    prediction = first.family.predict(np.repeat(index, counts), features, _full(kinds))
+    rendered = [render(kind, prediction, first.model.model_id) for kind in kinds]
     out, offset = [], 0
     for start, stop in runs:
         out.append((start, [r.slice(offset, stop - start) for r in rendered]))

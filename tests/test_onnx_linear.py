@@ -4,6 +4,8 @@ stays on onnxruntime."""
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -84,14 +86,34 @@ def test_lowered_within_1e5_of_onnxruntime(blob):
 def test_family_pass_equals_each_model_alone():
     scorers = [OnnxScorer(matmul_add(seed), f"m{seed}") for seed in range(5)]
     assert len({s.family() for s in scorers}) == 1
+    family = scorers[0].make_family()
+    index = np.array([family.member(s) for s in scorers])
     x = _rows(1_000)
-    counts = [100, 1, 499, 0, 400]
-    together = OnnxScorer.predict_family(scorers, counts, {"x": x}).value
-    alone, at = [], 0
-    for scorer, count in zip(scorers, counts, strict=True):
-        alone.append(scorer.predict({"x": x[at : at + count]}, count).value)
-        at += count
-    assert np.array_equal(together, np.concatenate(alone), equal_nan=True)
+    owner = np.random.default_rng(7).choice([0, 2, 4, 1], size=len(x), p=[0.3, 0.3, 0.399, 0.001])
+    together = family.predict(index[owner], {"x": x}).value
+    alone = np.empty(len(x))
+    for k, scorer in enumerate(scorers):
+        rows = owner == k
+        alone[rows] = scorer.predict({"x": x[rows]}, int(rows.sum())).value
+    assert np.array_equal(together, alone, equal_nan=True)
+
+
+def test_family_reuses_the_index_of_a_scorer_let_go():
+    """A family is shared by the whole process: it holds its members weakly, and a new member
+    takes a freed index with its own weights, never the old model's."""
+    first, second = OnnxScorer(matmul_add(11), "a"), OnnxScorer(matmul_add(12), "b")
+    family = first.make_family()
+    assert family.member(first) == 0
+    assert family.member(second) == 1
+    del first
+    gc.collect()
+    third = OnnxScorer(matmul_add(13), "c")
+    assert family.member(third) == 0
+    x = _rows(64)
+    members = np.array([0, 1] * 32)
+    got = family.predict(members, {"x": x}).value
+    assert np.array_equal(got[::2], third.predict({"x": x[::2]}, 32).value, equal_nan=True)
+    assert np.array_equal(got[1::2], second.predict({"x": x[1::2]}, 32).value, equal_nan=True)
 
 
 def test_other_graphs_stay_on_onnxruntime():

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -61,22 +62,13 @@ class Scorer(abc.ABC):
     missing_string: str | None = None
 
     def family(self) -> tuple[object, ...] | None:
-        """A key shared by models that `predict_family` scores together in one pass (a table
+        """A key shared by models that one `ModelFamily` scores together in one pass (a table
         of many small models names a different one every few rows); None: scored alone."""
         return None
 
-    @classmethod
-    def predict_family(
-        cls,
-        scorers: Sequence[Scorer],
-        counts: Sequence[int],
-        features: dict[str, np.ndarray],
-        full: bool = True,
-    ) -> Prediction:
-        """One Prediction over the rows of several models of one `family`: `features` holds
-        counts[0] rows for scorers[0], then counts[1] for scorers[1]...; what each model's
-        own `predict` gives, row for row."""
-        raise NotImplementedError(f"{cls.__name__} has no model families")
+    def make_family(self) -> ModelFamily:
+        """An empty family of this scorer's `family` key, to add models of that key to."""
+        raise NotImplementedError(f"{type(self).__name__} has no model families")
 
     def memory_bytes(self, blob_size: int) -> int:
         """About what this loaded model holds in memory: what the caches count against
@@ -105,3 +97,63 @@ class Scorer(abc.ABC):
 
     def output_names(self) -> list[str]:
         return []
+
+
+class ModelFamily(abc.ABC):
+    """Models of one `Scorer.family` key scored together: each row names its model by a
+    member index, and one `predict` scores every row however the members are interleaved,
+    as each model's own `predict` would. Shared by every statement of the process, so it
+    holds its members weakly: a scorer the caches let go frees its index for the next one.
+    Thread-safe."""
+
+    def __init__(self) -> None:
+        self._members: dict[int, int] = {}  # id(scorer) -> member index, while it lives
+        self._scorers: list[weakref.ref[Scorer]] = []  # by member index
+        self._free: list[int] = []
+        self._lock = threading.RLock()  # a member's finalizer may run inside the lock
+
+    def member(self, scorer: Scorer) -> int:
+        """The scorer's member index, added on first use."""
+        found = self._members.get(id(scorer))
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._members.get(id(scorer))
+            if found is None:
+                found = self._free.pop() if self._free else len(self._scorers)
+                self._put(found, scorer)  # before publishing the index: readers find it ready
+                if found == len(self._scorers):
+                    self._scorers.append(weakref.ref(scorer))
+                else:
+                    self._scorers[found] = weakref.ref(scorer)
+                self._members[id(scorer)] = found
+                weakref.finalize(scorer, self._forget, id(scorer))
+            return found
+
+    def _forget(self, scorer_id: int) -> None:
+        with self._lock:
+            index = self._members.pop(scorer_id, None)
+            if index is not None:
+                self._release(index)
+                self._free.append(index)
+
+    def scorer(self, index: int) -> Scorer:
+        """The scorer of a member that rows being scored name (so it is alive)."""
+        found = self._scorers[index]()
+        assert found is not None, "a member scored after its scorer was let go"
+        return found
+
+    @abc.abstractmethod
+    def _put(self, index: int, scorer: Scorer) -> None:
+        """Take in a member's parameters at `index` (called under the lock)."""
+
+    @abc.abstractmethod
+    def _release(self, index: int) -> None:
+        """Drop what member `index` held (its scorer is gone; the index is reused)."""
+
+    @abc.abstractmethod
+    def predict(
+        self, members: np.ndarray, features: dict[str, np.ndarray], full: bool = True
+    ) -> Prediction:
+        """Score rows whose model is `members[i]` (int64 member indexes, in any order) on
+        `features` (as every member's `predict` takes them)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,7 +11,7 @@ import pyarrow as pa
 from byom import config
 from byom.errors import InvalidModelError, ScoringError, UnsafeModelError
 from byom.scorers.base import ModelInput, Prediction, Scorer, ValueType
-from byom.scorers.onnx_linear import LinearGraph
+from byom.scorers.onnx_linear import LinearFamily, LinearGraph
 from byom.scorers.onnx_linear import lower as lower_linear
 from byom.scorers.onnx_linear import scores as linear_scores
 
@@ -233,29 +232,12 @@ class OnnxScorer(Scorer):
     def family(self) -> tuple[object, ...] | None:
         return None if self._linear is None else self._linear.family
 
-    @classmethod
-    def predict_family(
-        cls,
-        scorers: Sequence[Scorer],
-        counts: Sequence[int],
-        features: dict[str, np.ndarray],
-        full: bool = True,
-    ) -> Prediction:
-        graphs = [scorer._linear for scorer in scorers]  # type: ignore[attr-defined]
-        x = features[graphs[0].input_name]
-        if len(graphs) <= 4:  # a few groups: each model's weights broadcast, no copy
-            parts, at = [], 0
-            for g, count in zip(graphs, counts, strict=True):
-                parts.append(linear_scores(x[at : at + count], g.weights, g.bias, g.link))
-                at += count
-            values = np.concatenate(parts)
-        else:  # many small groups: each row's own weights, in one pass
-            weights = np.repeat(np.stack([g.weights for g in graphs]), counts, axis=0)
-            bias = np.repeat(np.array([g.bias for g in graphs], np.float32), counts)
-            values = linear_scores(x, weights, bias, graphs[0].link)
-        return scorers[0]._regression(values)  # type: ignore[attr-defined]
+    def make_family(self) -> LinearFamily:
+        assert self._linear is not None, "only a lowered linear graph has a family"
+        return LinearFamily(self._linear)
 
-    def _regression(self, values: np.ndarray) -> Prediction:
+    def regression(self, values: np.ndarray) -> Prediction:
+        """The Prediction of this regression graph's output values."""
         pred = Prediction(task=self.task, n=len(values), classes=self.classes)
         pred.value = values.astype(np.float64)
         pred.outputs[self._output_names[0]] = pa.array(pred.value)
@@ -264,7 +246,7 @@ class OnnxScorer(Scorer):
     def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
         if self._linear is not None:
             graph = self._linear
-            return self._regression(
+            return self.regression(
                 linear_scores(features[graph.input_name], graph.weights, graph.bias, graph.link)
             )
         feed = {}

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from byom.scorers.base import ModelFamily, Prediction, Scorer
+
 
 @dataclass(frozen=True)
 class LinearGraph:
@@ -33,6 +35,38 @@ class LinearGraph:
     def family(self) -> tuple[object, ...]:
         """Graphs scored together share this: same input and output names, width and link."""
         return ("onnx-linear", self.input_name, self.output_name, len(self.weights), self.link)
+
+
+class LinearFamily(ModelFamily):
+    """Linear graphs of one `LinearGraph.family`: every member's weights in one table, so a
+    batch naming many models is one gather of each row's weights and one `scores` pass."""
+
+    def __init__(self, template: LinearGraph) -> None:
+        super().__init__()
+        self._input, self._link = template.input_name, template.link
+        self._weights = np.empty((16, len(template.weights)), np.float32)
+        self._bias = np.empty(16, np.float32)
+
+    def _put(self, index: int, scorer: Scorer) -> None:
+        graph: LinearGraph = scorer._linear  # type: ignore[attr-defined]
+        if index == len(self._bias):  # grow by doubling; readers keep the arrays they read
+            weights = np.empty((2 * index, self._weights.shape[1]), np.float32)
+            weights[:index] = self._weights
+            bias = np.empty(2 * index, np.float32)
+            bias[:index] = self._bias
+            self._weights, self._bias = weights, bias
+        self._weights[index] = graph.weights
+        self._bias[index] = graph.bias
+
+    def _release(self, index: int) -> None:
+        pass  # a few floats, overwritten by the next member given this index
+
+    def predict(
+        self, members: np.ndarray, features: dict[str, np.ndarray], full: bool = True
+    ) -> Prediction:
+        weights, bias = self._weights, self._bias  # arrays a concurrent add may replace
+        values = scores(features[self._input], weights[members], bias[members], self._link)
+        return self.scorer(int(members[0])).regression(values)  # type: ignore[attr-defined]
 
 
 def scores(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | np.float32, link: str) -> Any:

@@ -189,6 +189,35 @@ class Kernel:
         self._fn(address, matrix.shape[1], out.__array_interface__["data"][0])
 
 
+def grouped_margins(
+    kernels: Sequence[Kernel], matrix: np.ndarray, starts: Sequence[int], n_outputs: int
+) -> np.ndarray:
+    """float64 [rows, n_outputs]: rows [starts[g], starts[g + 1]) of a C-contiguous
+    [features, rows + LANES] matrix scored by kernels[g] (the last group runs to `rows`).
+
+    One call per group, each handed pointers into the shared matrix: a group's row count is
+    rounded up to whole vectors, so it reads the next group's first rows (or the LANES rows of
+    padding) and writes their outputs too, which the next group, scored after it, overwrites."""
+    n = matrix.shape[1] - LANES
+    out = np.empty((n + LANES, n_outputs), np.float64)
+    if not len(starts):
+        return out[:n]
+    first = np.asarray(starts, np.uint64)
+    counts = np.diff(np.append(first, np.uint64(n))).astype(np.int64)
+    rounded = (-(-counts // LANES) * LANES).tolist()
+    base = np.uint64(matrix.__array_interface__["data"][0])
+    step = np.uint64(matrix.shape[1] * 8)
+    columns = np.arange(matrix.shape[0], dtype=np.uint64) * step
+    pointers = np.ascontiguousarray(base + columns[None, :] + first[:, None] * np.uint64(8))
+    address = pointers.__array_interface__["data"][0]
+    row_bytes = matrix.shape[0] * 8
+    out_address = out.__array_interface__["data"][0]
+    out_rows = (first * np.uint64(8 * n_outputs)).tolist()
+    for g, kernel in enumerate(kernels):
+        kernel._fn(address + g * row_bytes, rounded[g], out_address + out_rows[g])
+    return out[:n]
+
+
 def margins(ensemble: TreeEnsemble, features: Sequence[np.ndarray]) -> np.ndarray:
     """The kernel's margins where it can be compiled, else the numpy path's (same numbers)."""
     from byom.trees.kernel_cache import kernel_for

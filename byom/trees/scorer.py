@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from byom.scorers.base import ModelInput, Prediction, Scorer, Task
+from byom.scorers.base import ModelFamily, ModelInput, Prediction, Scorer, Task
 from byom.trees import evaluate
 from byom.trees.ensemble import TreeEnsemble
 
@@ -76,8 +77,25 @@ class TreeScorer(Scorer):
 
         return kernel_margins(self.ensemble, columns)
 
+    def family(self) -> tuple[object, ...] | None:
+        """Ensembles with the same features, outputs and post transform are scored together
+        (`TreeFamily`); categorical inputs map text by each model's own categories: alone."""
+        if self._categories:
+            return None
+        e = self.ensemble
+        return (
+            *("trees", self.format, self.task, self.classes, self.target, self._raw_output),
+            *(e.n_features, e.n_outputs, e.post_transform, e.post_param, e.transform_float32),
+        )
+
+    def make_family(self) -> TreeFamily:
+        return TreeFamily()
+
     def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
-        raw = self.margins(features)
+        return self.prediction(self.margins(features), n, full)
+
+    def prediction(self, raw: np.ndarray, n: int, full: bool = True) -> Prediction:
+        """The Prediction from the ensemble's margins (float64 [n, n_outputs])."""
         values = evaluate.transform(self.ensemble, raw)
         pred = Prediction(task=self.task, n=n, classes=self.classes)
         raw_out = raw[:, 0] if raw.shape[1] == 1 else raw
@@ -104,3 +122,60 @@ class TreeScorer(Scorer):
             for j, name in enumerate(self.classes):
                 pred.outputs[f"{self._raw_output}({name})"] = pa.array(raw[:, j])
         return pred
+
+
+class TreeFamily(ModelFamily):
+    """Tree ensembles of one `TreeScorer.family` key: the rows sorted by model once, the
+    features copied once into one matrix, then each model's compiled kernel called on its
+    run of rows (`kernel.grouped_margins`), and one transform over all of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ensembles: list[TreeEnsemble | None] = []
+        self._kernels: list[Any] = []  # a member's Kernel, or None: the numpy path
+
+    def _put(self, index: int, scorer: Scorer) -> None:
+        from byom.trees.kernel_cache import kernel_for
+
+        ensemble = scorer.ensemble  # type: ignore[attr-defined]
+        kernel = kernel_for(ensemble)  # None, with a notice: the numpy path
+        if index == len(self._ensembles):
+            self._ensembles.append(ensemble)
+            self._kernels.append(kernel)
+        else:
+            self._ensembles[index], self._kernels[index] = ensemble, kernel
+
+    def _release(self, index: int) -> None:
+        self._ensembles[index] = self._kernels[index] = None
+
+    def predict(
+        self, members: np.ndarray, features: dict[str, np.ndarray], full: bool = True
+    ) -> Prediction:
+        from byom.trees.kernel import LANES, grouped_margins
+
+        n = len(members)
+        order = None if np.all(members[1:] >= members[:-1]) else np.argsort(members, kind="stable")
+        grouped = members if order is None else members[order]
+        starts = np.flatnonzero(np.diff(grouped, prepend=-1))
+        owners = grouped[starts].tolist()
+        template: TreeScorer = self.scorer(owners[0])  # type: ignore[assignment]
+        kernels = [self._kernels[m] for m in owners]
+        matrix = np.zeros((template.ensemble.n_features, n + LANES), np.float64)
+        columns = np.array(template._columns(features), np.float64).reshape(-1, n)
+        matrix[:, :n] = columns if order is None else columns[:, order]
+        n_out = template.ensemble.n_outputs
+        if all(k is not None for k in kernels):
+            raw = grouped_margins(kernels, matrix, starts.tolist(), n_out)
+        else:  # some member has no kernel (over the bound, or no llvmlite): numpy for all
+            stops = np.append(starts[1:], n).tolist()
+            raw = np.concatenate(
+                [
+                    evaluate.margins(self._ensembles[m], list(matrix[:, a:b]))
+                    for m, a, b in zip(owners, starts.tolist(), stops, strict=True)
+                ]
+            ).reshape(n, n_out)
+        if order is not None:
+            unsorted = np.empty_like(raw)
+            unsorted[order] = raw
+            raw = unsorted
+        return template.prediction(raw, n, full)
