@@ -422,9 +422,12 @@ def _slots(
     if None not in found:
         return found  # type: ignore[return-value]
     new = [code for code, slot in enumerate(found) if slot is None]
-    present, first = np.unique(codes, return_index=True)
-    row_of = dict(zip(present.tolist(), first.tolist(), strict=True))
-    ids = model_ids.take(pa.array([row_of[code] for code in new])).to_pylist()
+    if len(new) <= 16:  # a few models new to the statement (the usual case): a scan each
+        ids = [model_ids[int(np.argmax(codes == code))].as_py() for code in new]
+    else:
+        present, first = np.unique(codes, return_index=True)
+        row_of = dict(zip(present.tolist(), first.tolist(), strict=True))
+        ids = model_ids.take(pa.array([row_of[code] for code in new])).to_pylist()
     live = _live.get(source.table)
     if live is None:
         live = _live.setdefault(source.table, weakref.WeakValueDictionary())

@@ -103,3 +103,23 @@ def test_linear_family_rows_in_any_order_equal_onnxruntime():
         close = np.abs(got[rows] - want) <= 1e-5 * np.maximum(1.0, np.abs(want))
         assert np.array_equal(np.isnan(got[rows]), np.isnan(want))
         assert close[~np.isnan(want)].all(), model_id
+
+
+@pytest.mark.parametrize("starts", [[0, 5, 2040, 2045, 2047], [0], [0, 2047], [0, 8, 16, 17]])
+def test_grouped_kernel_calls_equal_each_kernel_alone(lightgbm_models, starts):
+    """Each group's rows are rounded up to whole vectors and read from the shared columns;
+    groups near the end (whose rounding would read past it) use a padded copy."""
+    from byom.trees.kernel import grouped_margins
+    from byom.trees.kernel_cache import kernel_for
+    from byom.trees.lightgbm import load_scorer
+
+    boosters = lightgbm_models[0]
+    texts = [boosters[f"b{g}"].model_to_string().encode() for g in range(len(starts))]
+    kernels = [kernel_for(load_scorer(text).ensemble) for text in texts]
+    n = 2048 if starts != [0, 8, 16, 17] else 20
+    X = np.random.default_rng(3).normal(size=(n, len(FEATURES)))
+    got = grouped_margins(kernels, [np.ascontiguousarray(X[:, j]) for j in range(6)], starts)
+    for g, start in enumerate(starts):
+        stop = starts[g + 1] if g + 1 < len(starts) else n
+        raw = boosters[f"b{g}"].predict(X[start:stop], raw_score=True, num_threads=1)
+        assert_close(got[start:stop, 0], raw, EXACT, f"group {g}")

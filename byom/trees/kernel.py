@@ -190,31 +190,36 @@ class Kernel:
 
 
 def grouped_margins(
-    kernels: Sequence[Kernel], matrix: np.ndarray, starts: Sequence[int], n_outputs: int
+    kernels: Sequence[Kernel], columns: Sequence[np.ndarray], starts: Sequence[int]
 ) -> np.ndarray:
-    """float64 [rows, n_outputs]: rows [starts[g], starts[g + 1]) of a C-contiguous
-    [features, rows + LANES] matrix scored by kernels[g] (the last group runs to `rows`).
+    """float64 [rows, n_outputs]: rows [starts[g], starts[g + 1]) of the feature columns
+    (C-contiguous float64, one per feature) scored by kernels[g], the last group running to
+    the end; the kernels share n_outputs.
 
-    One call per group, each handed pointers into the shared matrix: a group's row count is
-    rounded up to whole vectors, so it reads the next group's first rows (or the LANES rows of
-    padding) and writes their outputs too, which the next group, scored after it, overwrites."""
-    n = matrix.shape[1] - LANES
+    One call per group, handed pointers into the columns themselves: a group's row count is
+    rounded up to whole vectors, so it reads the next group's first rows and writes their
+    outputs too, which the next group, scored after it, overwrites. A group whose rounded
+    rows would run past the columns' end reads a padded copy of its rows instead."""
+    n, n_outputs = len(columns[0]), kernels[0].n_outputs
     out = np.empty((n + LANES, n_outputs), np.float64)
-    if not len(starts):
-        return out[:n]
-    first = np.asarray(starts, np.uint64)
-    counts = np.diff(np.append(first, np.uint64(n))).astype(np.int64)
-    rounded = (-(-counts // LANES) * LANES).tolist()
-    base = np.uint64(matrix.__array_interface__["data"][0])
-    step = np.uint64(matrix.shape[1] * 8)
-    columns = np.arange(matrix.shape[0], dtype=np.uint64) * step
-    pointers = np.ascontiguousarray(base + columns[None, :] + first[:, None] * np.uint64(8))
-    address = pointers.__array_interface__["data"][0]
-    row_bytes = matrix.shape[0] * 8
+    first = np.asarray(starts, np.int64)
+    counts = np.diff(np.append(first, n))
+    rounded = -(-counts // LANES) * LANES
+    bases = np.array([c.__array_interface__["data"][0] for c in columns], np.uint64)
+    pointers = np.ascontiguousarray(bases[None, :] + (first * 8).astype(np.uint64)[:, None])
+    address, row_bytes = pointers.__array_interface__["data"][0], len(columns) * 8
     out_address = out.__array_interface__["data"][0]
-    out_rows = (first * np.uint64(8 * n_outputs)).tolist()
-    for g, kernel in enumerate(kernels):
-        kernel._fn(address + g * row_bytes, rounded[g], out_address + out_rows[g])
+    inside = (first + rounded <= n).tolist()
+    for g, (kernel, at, count, whole) in enumerate(
+        zip(kernels, first.tolist(), counts.tolist(), rounded.tolist(), strict=True)
+    ):
+        if inside[g]:
+            kernel._fn(address + g * row_bytes, whole, out_address + at * n_outputs * 8)
+        else:  # the last rows: a padded copy, so nothing past the columns is read
+            matrix = np.zeros((len(columns), whole), np.float64)
+            for row, c in zip(matrix, columns, strict=True):
+                row[:count] = c[at : at + count]
+            kernel._call_matrix(matrix, out[at : at + whole])
     return out[:n]
 
 

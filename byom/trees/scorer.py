@@ -151,29 +151,30 @@ class TreeFamily(ModelFamily):
     def predict(
         self, members: np.ndarray, features: dict[str, np.ndarray], full: bool = True
     ) -> Prediction:
-        from byom.trees.kernel import LANES, grouped_margins
+        from byom.trees.kernel import grouped_margins
 
-        n = len(members)
-        order = None if np.all(members[1:] >= members[:-1]) else np.argsort(members, kind="stable")
-        grouped = members if order is None else members[order]
-        starts = np.flatnonzero(np.diff(grouped, prepend=-1))
-        owners = grouped[starts].tolist()
+        n, order = len(members), None
+        starts = np.flatnonzero(np.diff(members, prepend=-1))
+        owners = members[starts].tolist()
+        if len(set(owners)) != len(owners):  # some member's rows are apart: group them
+            order = np.argsort(members, kind="stable")
+            starts = np.flatnonzero(np.diff(members[order], prepend=-1))
+            owners = members[order][starts].tolist()
         template: TreeScorer = self.scorer(owners[0])  # type: ignore[assignment]
         kernels = [self._kernels[m] for m in owners]
-        matrix = np.zeros((template.ensemble.n_features, n + LANES), np.float64)
-        columns = np.array(template._columns(features), np.float64).reshape(-1, n)
-        matrix[:, :n] = columns if order is None else columns[:, order]
-        n_out = template.ensemble.n_outputs
+        columns = [np.ascontiguousarray(c) for c in template._columns(features)]
+        if order is not None:
+            columns = [c[order] for c in columns]
         if all(k is not None for k in kernels):
-            raw = grouped_margins(kernels, matrix, starts.tolist(), n_out)
+            raw = grouped_margins(kernels, columns, starts.tolist())
         else:  # some member has no kernel (over the bound, or no llvmlite): numpy for all
             stops = np.append(starts[1:], n).tolist()
             raw = np.concatenate(
                 [
-                    evaluate.margins(self._ensembles[m], list(matrix[:, a:b]))
+                    evaluate.margins(self._ensembles[m], [c[a:b] for c in columns])
                     for m, a, b in zip(owners, starts.tolist(), stops, strict=True)
                 ]
-            ).reshape(n, n_out)
+            )
         if order is not None:
             unsorted = np.empty_like(raw)
             unsorted[order] = raw
