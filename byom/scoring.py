@@ -68,7 +68,8 @@ class BoundModel:
     binder: InputBinder
     #: About what the loaded model holds in memory (`Scorer.memory_bytes`).
     memory: int = 0
-    #: Its family and member index there (`membership`) by the shape of the batches it meets.
+    #: The family it is scored with and its member index there (`membership`), by the shape
+    #: of the batches it meets.
     _memberships: dict[int, tuple[ModelFamily | None, int]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -110,9 +111,9 @@ class BoundModel:
         return self.binder.from_batch(self._plan(batch), batch.columns, start, stop)
 
     def membership(self, batch: _SharedBatch) -> tuple[ModelFamily | None, int]:
-        """The family this model is scored with on batches of this shape, and its member index
-        there: models of one `Scorer.family` key that read the same columns alike share a
-        family, process-wide; (None, -1): scored alone."""
+        """The family this model is scored with on batches of this shape, and its member
+        index there: models of one `Scorer.family` key that read the same columns alike share
+        a family, process-wide; (None, -1): scored alone."""
         found = self._memberships.get(batch.shape)
         if found is None:
             key = self.scorer.family()
@@ -228,19 +229,22 @@ class StatementModels:
         if total > bound and count > 1:
             raise ModelMemoryError(count, total, bound)
 
-    def pin(self, table: str, found: list[tuple[str, str, BoundModel]]) -> None:
-        """Hold models found bound already (model id, version, model): counted as `add`
-        counts them, and kept in the bound-model cache as recently used (put back if it
-        evicted them meanwhile), all under one lock each."""
-        for model_id, version, model in found:
-            self.bound[(model_id, version)] = model
+    def pin(self, table: str, ids: list[str], versions: list[str], models: list[BoundModel]):
+        """Count models found bound already (as `add` counts them; the statement's slots hold
+        them) and mark them recently used in the bound-model cache (put back if it evicted
+        them meanwhile): one lock each for the whole list."""
         with self._lock:
-            for _, version, model in found:
+            for version, model in zip(versions, models, strict=True):
                 if version not in self._sizes:
                     self._sizes[version] = model.memory
                     self._total += model.memory
             count, total = len(self._sizes), self._total
-        bound_cache.touch([(_bound_key(table, i, v), m, m.memory) for i, v, m in found])
+        bound_cache.touch(
+            [
+                (_bound_key(table, i, v), m, m.memory)
+                for i, v, m in zip(ids, versions, models, strict=True)
+            ]
+        )
         if total > bound_cache.max_bytes and count > 1:
             raise ModelMemoryError(count, total, bound_cache.max_bytes)
 
@@ -430,26 +434,31 @@ def _slots(
         ids = model_ids.take(pa.array([row_of[code] for code in new])).to_pylist()
     live = _live.get(source.table)
     if live is None:
-        live = _live.setdefault(source.table, weakref.WeakValueDictionary())
-    reused: list[tuple[str, str, BoundModel]] = []
+        live = _live.setdefault(source.table, {})
+    pinned: tuple[list[str], list[str], list[BoundModel]] = ([], [], [])
     for code, model_id in zip(new, ids, strict=True):
         version = keys[code]
-        model = live.get(version)
+        ref = live.get(version)
+        model = None if ref is None else ref()
         if model is None or model.model_id != model_id:
             model = _bound_for(model_id, version, source, statement)
-            live[version] = model
+            if len(live) >= max(4096, 2 * len(bound_cache)):  # drop the dead references
+                for gone in [v for v, r in live.items() if r() is None]:
+                    del live[gone]
+            live[version] = weakref.ref(model)
         else:
-            reused.append((model_id, version, model))
-        family, member = model.membership(batch)
-        found[code] = known[version] = _Slot(model, family, member)
-    if reused:
-        statement.pin(source.table, reused)
+            pinned[0].append(model_id)
+            pinned[1].append(version)
+            pinned[2].append(model)
+        found[code] = known[version] = _Slot(model, *model.membership(batch))
+    if pinned[0]:
+        statement.pin(source.table, *pinned)
     return found  # type: ignore[return-value]
 
 
 #: Bound models by table and version, as long as something holds them (the bound-model cache,
 #: a statement): a statement finds the models earlier ones bound without a lock per model.
-_live: dict[str, weakref.WeakValueDictionary[str, BoundModel]] = {}
+_live: dict[str, dict[str, weakref.ref[BoundModel]]] = {}
 
 
 def _full(kinds: Sequence[OutputKind]) -> bool:
