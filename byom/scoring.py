@@ -204,11 +204,20 @@ class StatementModels:
     order, so a model evicted to make room for another would load again and again. So when a
     statement's models need more than BYOM_CACHE_BYTES together, the statement fails at once,
     saying how much they need, instead of thrashing the cache. Engines keep one per statement
-    (or per task, or per process, whichever they can see)."""
+    (or per task, or per process, whichever they can see).
+
+    A statement may start from the previous one's models (`following`): statement after
+    statement over the same models then finds each one counted and pinned already, instead of
+    paying some microseconds per model per statement. Carried models the new statement does
+    not use stay pinned only until the bound is reached: then they are let go and counting
+    starts over from this statement's models."""
 
     def __init__(self) -> None:
         self._sizes: dict[str, int] = {}
         self._total = 0
+        self.carried = False  # the counts include models of earlier statements
+        #: With carried models: the versions this statement has scored (kept when they go).
+        self.used: set[str] = set()
         self._lock = threading.Lock()
         #: The statement's bound models by (model id, version): held for the statement, so
         #: none is loaded twice in it, and found again without the caches' locks.
@@ -216,37 +225,54 @@ class StatementModels:
         #: Per row shape (`_SharedBatch.shape`), each version's model and family member.
         self.slots: dict[int, dict[str, _Slot]] = {}
 
+    def following(self) -> StatementModels:
+        """The next statement's models, starting with this one's."""
+        after = StatementModels()
+        with self._lock:
+            after._sizes, after._total = dict(self._sizes), self._total
+            after.bound = dict(self.bound)
+            after.slots = {shape: dict(slots) for shape, slots in self.slots.items()}
+            after.carried = bool(self._sizes)
+        return after
+
     def add(self, version: str, memory: int) -> None:
         if version in self._sizes:  # the common case, without the lock
             return
-        with self._lock:
-            if version in self._sizes:
-                return
-            self._sizes[version] = memory
-            self._total += memory
-            count, total = len(self._sizes), self._total
-        bound = bound_cache.max_bytes
-        if total > bound and count > 1:
-            raise ModelMemoryError(count, total, bound)
+        self._count([(version, memory)])
 
     def pin(self, table: str, ids: list[str], versions: list[str], models: list[BoundModel]):
         """Count models found bound already (as `add` counts them; the statement's slots hold
         them) and mark them recently used in the bound-model cache (put back if it evicted
         them meanwhile): one lock each for the whole list."""
-        with self._lock:
-            for version, model in zip(versions, models, strict=True):
-                if version not in self._sizes:
-                    self._sizes[version] = model.memory
-                    self._total += model.memory
-            count, total = len(self._sizes), self._total
+        self._count([(v, m.memory) for v, m in zip(versions, models, strict=True)])
         bound_cache.touch(
             [
                 (_bound_key(table, i, v), m, m.memory)
                 for i, v, m in zip(ids, versions, models, strict=True)
             ]
         )
-        if total > bound_cache.max_bytes and count > 1:
-            raise ModelMemoryError(count, total, bound_cache.max_bytes)
+
+    def _count(self, entries: list[tuple[str, int]]) -> None:
+        """Count versions not counted yet; over the bound, let carried models go, then fail
+        if this statement's own models still need more than it."""
+        bound = bound_cache.max_bytes
+        with self._lock:
+            for version, memory in entries:
+                if version not in self._sizes:
+                    self._sizes[version] = memory
+                    self._total += memory
+            if self._total > bound and self.carried:  # new objects: batches keep theirs
+                kept = self.used.union(version for version, _ in entries)
+                self._sizes = {v: m for v, m in self._sizes.items() if v in kept}
+                self._total, self.carried = sum(self._sizes.values()), False
+                self.bound = {key: m for key, m in self.bound.items() if key[1] in kept}
+                self.slots = {
+                    shape: {v: slot for v, slot in slots.items() if v in kept}
+                    for shape, slots in self.slots.items()
+                }
+            count, total = len(self._sizes), self._total
+        if total > bound and count > 1:
+            raise ModelMemoryError(count, total, bound)
 
 
 #: Bound models by model id and version key, bounded like the scorer cache (a bound model
@@ -423,6 +449,8 @@ def _slots(
     else bound (`_bound_for`), by the model id of its first row."""
     known = statement.slots.setdefault(batch.shape, {})
     found: list[_Slot | None] = [known.get(key) for key in keys]
+    if statement.carried:
+        statement.used.update(keys)
     if None not in found:
         return found  # type: ignore[return-value]
     new = [code for code, slot in enumerate(found) if slot is None]
@@ -590,6 +618,8 @@ def _bound_for(
     if statement is not None:
         pinned = statement.bound.get((model_id, version))
         if pinned is not None:
+            if statement.carried:
+                statement.used.add(version)
             return pinned
     key = _bound_key(source.table, model_id, version)
     found = bound_cache.get(key)

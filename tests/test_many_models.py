@@ -116,3 +116,39 @@ def test_statement_models_count_each_version_once(monkeypatch):
     assert info.value.count == 2 and info.value.needed == 1100 and info.value.bound == 1000
     alone = StatementModels()
     alone.add("larger than the bound, but alone", 5000)  # the cache keeps one model anyway
+
+
+def test_following_statement_carries_models_until_the_bound(monkeypatch):
+    """A statement that starts from the previous one's models keeps them counted; when the
+    bound is reached, the carried models it has not used go first, and only its own models
+    can fail it."""
+    monkeypatch.setattr(scoring.bound_cache, "max_bytes", 1000)
+    first = StatementModels()
+    first.add("a", 400)
+    first.add("b", 400)
+    second = first.following()
+    assert second.carried
+    second.used.add("a")  # the second statement scores with "a" (its rows name it)
+    second.add("c", 400)  # 1,200 with "b" carried: "b" goes, "a" and "c" stay counted
+    assert not second.carried
+    with pytest.raises(ModelMemoryError) as info:
+        second.add("d", 400)  # "a", "c" and "d" are the statement's own: 1,200
+    assert info.value.count == 3 and info.value.needed == 1200
+
+
+def test_statements_in_a_row_pin_their_models_once(con, thousand, monkeypatch):
+    """DuckDB: the second of two statements over the same models finds them all counted and
+    pinned by the first (no per-model work), with the same results."""
+    table = rows(list(thousand)[:300], 3_000, seed=6, nulls=0.0)
+    con.register("again_rows", table)
+    query = "SELECT model_id, score(model_id, *) AS s FROM again_rows ORDER BY ALL"
+    first = sql(con, query).fetchall()
+    pinned: list[int] = []
+    pin = StatementModels.pin
+    monkeypatch.setattr(
+        StatementModels,
+        "pin",
+        lambda self, t, ids, *a: pinned.append(len(ids)) or pin(self, t, ids, *a),
+    )
+    assert sql(con, query).fetchall() == first
+    assert pinned == []

@@ -54,15 +54,16 @@ class _TableSource:
         self._connections: list[weakref.ref[Any]] = []
         self._lock = threading.Lock()
         # DuckDB resolves every model of a statement (the subquery's distinct ids) before it
-        # scores a row: a resolve after scoring began starts the next statement's count.
+        # scores a row: a resolve after scoring began starts the next statement's count, with
+        # this one's models carried over (`StatementModels.following`).
         self._statement = StatementModels()
         self._scoring = False
 
     def resolving(self) -> None:
         """A resolver call: after scoring began, it belongs to the next statement."""
         with self._lock:
-            if self._scoring:
-                self._statement, self._scoring = StatementModels(), False
+            if self._scoring:  # the next statement starts with this one's models
+                self._statement, self._scoring = self._statement.following(), False
 
     def scoring(self) -> StatementModels:
         """The running statement's models, as its scoring calls bind them."""
