@@ -65,15 +65,28 @@ class LinearFamily(ModelFamily):
         self, members: np.ndarray, features: dict[str, np.ndarray], full: bool = True
     ) -> Prediction:
         weights, bias = self._weights, self._bias  # arrays a concurrent add may replace
-        values = scores(features[self._input], weights[members], bias[members], self._link)
+        values = scores(features[self._input], weights, bias, self._link, rows=members)
         return self.scorer(int(members[0])).regression(values)  # type: ignore[attr-defined]
 
 
-def scores(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | np.float32, link: str) -> Any:
+def scores(
+    x: np.ndarray,
+    weights: np.ndarray,
+    bias: np.ndarray | np.float32,
+    link: str,
+    rows: np.ndarray | None = None,
+) -> Any:
     """float32 [n]: link(sum_j x[:, j] * weights[..., j] + bias), where `weights` is one row
-    for every row or a row per row (and `bias` one value or one per row). Each row takes the
-    same float32 operations in the same order either way."""
-    products = np.multiply(x.astype(np.float32, copy=False), weights, dtype=np.float32)
+    for every row (and `bias` one value), or, with `rows`, a table of several models' weights
+    (and biases) that row i reads at rows[i]. Each row takes the same float32 operations in the
+    same order either way."""
+    x = x.astype(np.float32, copy=False)
+    if rows is None:
+        products = np.multiply(x, weights, dtype=np.float32)
+    else:  # each row's weights gathered into a new array, multiplied in place
+        products = np.take(weights, rows, axis=0)
+        np.multiply(x, products, out=products)
+        bias = np.take(bias, rows)
     z = products.sum(axis=1, dtype=np.float32) + bias
     if link == "logistic":
         with np.errstate(over="ignore"):  # exp(large) is inf: the logistic is then 0
