@@ -375,8 +375,8 @@ def _score_groups(
     indices = encoded.indices
     if indices.null_count:
         indices = indices.fill_null(-1)
-    codes = indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    if (codes < 0).any():
+    codes = indices.to_numpy(zero_copy_only=False)  # int32: numpy indexes with it as it is
+    if encoded.null_count:
         ids_valid = pc.is_valid(model_ids).to_numpy(zero_copy_only=False)
         unknown = np.flatnonzero((codes < 0) & ids_valid)
         if unknown.size:
@@ -393,7 +393,7 @@ def _score_groups(
     family = slots[0].family if slots else None
     if family is not None and not encoded.null_count and all(s.family is family for s in slots):
         # One family, every row: no grouping at all.
-        members = np.array([s.member for s in slots], np.int64)[codes]
+        members = np.array([s.member for s in slots], np.int64).take(codes)
         model = slots[0].model
         prediction = family.predict(members, model.features_rows(batch, 0, n), _full(kinds))
         return [_typed(render(kind, prediction, model.model_id), kind) for kind in kinds]

@@ -84,9 +84,9 @@ def scores(
     if rows is None:
         products = np.multiply(x, weights, dtype=np.float32)
     else:  # each row's weights gathered into a new array, multiplied in place
-        products = np.take(weights, rows, axis=0)
+        products = weights.take(rows, axis=0)
         np.multiply(x, products, out=products)
-        bias = np.take(bias, rows)
+        bias = bias.take(rows)
     z = products.sum(axis=1, dtype=np.float32) + bias
     if link == "logistic":
         with np.errstate(over="ignore"):  # exp(large) is inf: the logistic is then 0
