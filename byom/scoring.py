@@ -231,7 +231,7 @@ class StatementModels:
         with self._lock:
             after._sizes, after._total = dict(self._sizes), self._total
             after.bound = dict(self.bound)
-            after.slots = {shape: dict(slots) for shape, slots in self.slots.items()}
+            after.slots = {shape: dict(slots) for shape, slots in list(self.slots.items())}
             after.carried = bool(self._sizes)
         return after
 
@@ -267,8 +267,8 @@ class StatementModels:
                 self._total, self.carried = sum(self._sizes.values()), False
                 self.bound = {key: m for key, m in self.bound.items() if key[1] in kept}
                 self.slots = {
-                    shape: {v: slot for v, slot in slots.items() if v in kept}
-                    for shape, slots in self.slots.items()
+                    shape: {v: slot for v, slot in list(slots.items()) if v in kept}
+                    for shape, slots in list(self.slots.items())
                 }
             count, total = len(self._sizes), self._total
         if total > bound and count > 1:

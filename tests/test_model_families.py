@@ -123,3 +123,34 @@ def test_grouped_kernel_calls_equal_each_kernel_alone(lightgbm_models, starts):
         stop = starts[g + 1] if g + 1 < len(starts) else n
         raw = boosters[f"b{g}"].predict(X[start:stop], raw_score=True, num_threads=1)
         assert_close(got[start:stop, 0], raw, EXACT, f"group {g}")
+
+
+def test_tree_family_of_xgboost_multiclass_models_equals_xgboost(tmp_path):
+    """Several outputs per row and XGBoost's float32 softmax: each row's probabilities as
+    xgboost's own predict gives them, bit for bit, the rows of six models interleaved."""
+    import xgboost as xgb
+
+    from byom.trees.xgboost import load_scorer
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(900, len(FEATURES))).astype(np.float32)
+    X[rng.random(X.shape) < 0.05] = np.nan
+    boosters, scorers = [], []
+    for k in range(6):
+        y = np.digitize(np.nan_to_num(X[:, k % 6]) + rng.normal(size=len(X)), [-1, 0, 1])
+        params = {"objective": "multi:softprob", "num_class": 4, "max_depth": 3, "seed": k}
+        booster = xgb.train(params, xgb.DMatrix(X, y, feature_names=FEATURES), 6)
+        path = tmp_path / f"m{k}.json"
+        booster.save_model(path)
+        boosters.append(booster)
+        scorers.append(load_scorer(path.read_bytes(), f"m{k}"))
+    assert len({s.family() for s in scorers}) == 1
+    family = scorers[0].make_family()
+    index = np.array([family.member(s) for s in scorers])
+    owner = rng.integers(0, 6, len(X))
+    features = {name: X[:, j].astype(np.float64) for j, name in enumerate(FEATURES)}
+    got = family.predict(index[owner], features).probabilities
+    for k, booster in enumerate(boosters):
+        rows = owner == k
+        want = booster.predict(xgb.DMatrix(X[rows], feature_names=FEATURES))
+        assert_close(got[rows], want, EXACT, f"m{k}")

@@ -125,9 +125,10 @@ class TreeScorer(Scorer):
 
 
 class TreeFamily(ModelFamily):
-    """Tree ensembles of one `TreeScorer.family` key: the rows sorted by model once, the
-    features copied once into one matrix, then each model's compiled kernel called on its
-    run of rows (`kernel.grouped_margins`), and one transform over all of them."""
+    """Tree ensembles of one `TreeScorer.family` key: the rows grouped by model (sorted once,
+    unless each model's rows are already together), each model's compiled kernel called on its
+    run of rows, reading the feature columns in place (`kernel.grouped_margins`), and one
+    transform over all of them."""
 
     def __init__(self) -> None:
         super().__init__()
