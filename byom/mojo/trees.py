@@ -222,7 +222,7 @@ class MojoTreeScorer(TreeScorer):
         return None  # each MOJO's own link, init_f and threshold: scored alone
 
     def output_names(self) -> list[str]:
-        return ["predict", *self.classes] if self.task == "classification" else ["predict"]
+        return ["predict", "probabilities"] if self.task == "classification" else ["predict"]
 
     def prediction(self, raw: np.ndarray, n: int, full: bool = True) -> Prediction:
         """genmodel's unifyPreds on the per-class tree sums `raw` (float64 [n, outputs])."""
@@ -246,9 +246,8 @@ class MojoTreeScorer(TreeScorer):
             chosen = np.argmax(proba, axis=1)  # the first of equal maxima
         labels = pa.array(np.asarray(self.classes, dtype=object)[chosen], pa.string())
         pred.labels = labels
-        pred.outputs["predict"] = labels
-        for j, name in enumerate(self.classes):
-            pred.outputs[name] = pa.array(proba[:, j])
+        pred.outputs["predict"] = labels  # predict_json: PredictCsv's label, then its classes
+        pred.proba_output = "probabilities"
         return pred
 
     def _probabilities(self, raw: np.ndarray) -> np.ndarray:

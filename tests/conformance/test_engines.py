@@ -346,3 +346,55 @@ def test_many_models_per_row_equal_each_alone(engine, many):
     got = ENGINES[engine].run(models, table, OutputKind.SCORE)
     assert all(got[k] is None for k, i in enumerate(ids) if i is None)
     assert got == want
+
+
+MOJO_FIXTURES = Path(__file__).parents[1] / "fixtures" / "mojo"
+#: H2O MOJOs (issue 19): a GBM classifier, a DRF of three classes and a GBM regression.
+MOJOS = ("gbm_bernoulli", "drf_multinomial", "gbm_gaussian")
+
+
+@pytest.fixture(scope="module")
+def mojo_case():
+    import csv
+
+    import pyarrow.csv as pcsv
+
+    types = {"c1": pa.string(), "c2": pa.string()}
+    data = pcsv.read_csv(
+        MOJO_FIXTURES / "data.csv", convert_options=pcsv.ConvertOptions(column_types=types)
+    )
+    rng = np.random.default_rng(19)
+    ids = rng.choice(np.array([*MOJOS, None], dtype=object), data.num_rows, p=[0.3] * 3 + [0.1])
+    expected = np.full(data.num_rows, np.nan)
+    for name in MOJOS:
+        rows = list(csv.reader((MOJO_FIXTURES / f"{name}.csv").open()))[1:]
+        if name == "gbm_gaussian":
+            value = np.array([float(r[0]) for r in rows])
+        elif name == "gbm_bernoulli":
+            value = np.array([float(r[2]) for r in rows])  # P(yes)
+        else:
+            value = np.array([max(float(x) for x in r[1:]) for r in rows])  # P(predicted)
+        expected = np.where(ids == name, value, expected)
+    table = data.append_column("model_id", pa.array(ids.tolist(), pa.string()))
+    models = {name: ModelSpec((MOJO_FIXTURES / f"{name}.zip").read_bytes()) for name in MOJOS}
+    return models, table, expected
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_mojo_models_equal_h2o_in_every_engine(engine, mojo_case):
+    """H2O MOJOs, read without a JVM, score as h2o-genmodel's PredictCsv in every engine, and
+    every kind of result equals the core's."""
+    models, table, expected = mojo_case
+    got = np.array(ENGINES[engine].run(models, table, OutputKind.SCORE), dtype=np.float64)
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    ok = ~np.isnan(expected)
+    assert np.max(np.abs(got[ok] - expected[ok])) <= 1e-12
+    for kind in (OutputKind.PREDICT, OutputKind.JSON):
+        want = ENGINES["core"].run(models, table, kind)
+        have = ENGINES[engine].run(models, table, kind)
+        if kind is OutputKind.JSON:
+            want = [None if w is None else json.loads(w) for w in want]
+            have = [None if h is None else json.loads(h) for h in have]
+        else:
+            want, have = [_plain(w) for w in want], [_plain(h) for h in have]
+        assert have == want
