@@ -34,6 +34,7 @@ FULL = {
     "pmml": [],
     "trees": ["--rounds", "3"],  # 1M rows (the 500-tree model: 200,000), lleaves, Spark
     "many": ["--rounds", "3"],  # 1M rows; 1 to 10,000 models; DuckDB, Spark, memory child
+    "mojo": ["--rounds", "3"],  # 1M rows; a 100-tree GBM MOJO; PredictCsv, H2O's predict
 }
 QUICK = ["--rows", "200000", "--rounds", "3"]
 QUICK_EXTRA = {"duckdb": ["--profile", "--profile-reps", "2"], "pmml": ["--pypmml-rows", "2000"]}

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from byom.mojo.archive import Mojo
 from byom.scorers.base import Prediction
-from byom.trees.ensemble import IN, LE, LT, Node, TreeEnsemble, TreeEnsembleError
+from byom.trees.ensemble import IN, LE, LT, MAX_NODES, Node, TreeEnsemble, TreeEnsembleError
 from byom.trees.scorer import TreeScorer
 
 LEAF_COLUMN = 65535
@@ -93,9 +93,15 @@ class _Bitset:
 
 
 def decode_tree(
-    data: bytes, output: int, domains: Sequence[list[str] | None], n_features: int, where: str
+    data: bytes,
+    output: int,
+    domains: Sequence[list[str] | None],
+    n_features: int,
+    where: str,
+    max_nodes: int = MAX_NODES,
 ) -> list[Node]:
-    """One compressed tree as Nodes (node 0 the root); leaves add to `output`."""
+    """One compressed tree as Nodes (node 0 the root); leaves add to `output`. More than
+    `max_nodes` nodes is refused before they are all decoded."""
     r = _Reader(data, where)
     nodes: list[Node] = []
     if r.u16(1) == LEAF_COLUMN:
@@ -169,8 +175,11 @@ def decode_tree(
         children = []
         for child_pos, is_leaf in ((left_pos, lmask == 48), (right_pos, node_type & 0xC0 != 0)):
             child = len(nodes)
-            if len(nodes) > len(data):  # every node takes at least 4 bytes
-                raise TreeEnsembleError(f"{where}: more nodes than its bytes can hold")
+            if len(nodes) > min(len(data), max_nodes):  # a node takes 4 bytes at least
+                raise TreeEnsembleError(
+                    f"{where}: more nodes than its bytes can hold, or over byom's bound of "
+                    f"{MAX_NODES:,} nodes per model"
+                )
             if is_leaf:
                 nodes.append(Node(leaf=[(output, r.f32(child_pos))]))
             else:
@@ -304,7 +313,8 @@ def load_scorer(mojo: Mojo) -> MojoTreeScorer:
     if groups < 0 or not 0 < per_group <= max(n_classes, 1) or groups * per_group > 1_000_000:
         raise mojo.error(f"{groups} tree groups of {per_group} trees")
     outputs = per_group
-    trees = []
+    trees: list[list[Node]] = []
+    decoded = 0  # nodes so far: the model's bound is checked while decoding
     for c in range(per_group):
         for g in range(groups):
             name = f"trees/t{c:02d}_{g:03d}.bin"
@@ -312,7 +322,9 @@ def load_scorer(mojo: Mojo) -> MojoTreeScorer:
             if data is None:
                 continue  # genmodel: a missing tree adds nothing
             try:
-                trees.append(decode_tree(data, c, mojo.domains, n_features, name))
+                budget = MAX_NODES - decoded
+                trees.append(decode_tree(data, c, mojo.domains, n_features, name, budget))
+                decoded += len(trees[-1])
             except TreeEnsembleError as exc:
                 raise mojo.error(str(exc)) from None
     try:
