@@ -1,5 +1,6 @@
 """H2O MOJOs read without a JVM (issue 19): GBM (every distribution the fixtures hold) and DRF
-(regression, binomial, binomial double trees, multinomial) scored through DuckDB equal
+(regression, binomial, binomial double trees, multinomial) and Isolation Forest scored through
+DuckDB equal
 h2o-genmodel's PredictCsv within 1e-12, labels identical; hostile archives are refused by name.
 
 The fixtures (tests/fixtures/mojo/) were written by tests/fixtures/make_mojo_fixtures.py with
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import struct
 import zipfile
 from pathlib import Path
@@ -51,7 +53,7 @@ def con():
 
 
 def test_fixtures_are_there():
-    assert len(NAMES) >= 13, f"regenerate with {FIXTURES.parent / 'make_mojo_fixtures.py'}"
+    assert len(NAMES) >= 14, f"regenerate with {FIXTURES.parent / 'make_mojo_fixtures.py'}"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -59,6 +61,13 @@ def test_duckdb_equals_predict_csv(con, name):
     header, rows = _reference(name)
     got = sql(con, f"SELECT predict('{name}', *) FROM data ORDER BY rid").fetchall()
     assert len(got) == len(rows)
+    if header == ["predict", "mean_length"]:  # Isolation Forest: score and mean path length
+        query = f"SELECT predict_json('{name}', *) FROM data ORDER BY rid"
+        reports = [json.loads(r[0]) for r in sql(con, query).fetchall()]
+        got_pairs = np.array([[r["predict"], r["mean_length"]] for r in reports])
+        want_pairs = np.array([[float(x) for x in row] for row in rows])
+        assert np.max(np.abs(got_pairs - want_pairs)) <= TOLERANCE * np.max(np.abs(want_pairs))
+        return
     if header == ["predict"]:  # regression
         values = np.array([r[0]["score"] for r in got])
         want = np.array([float(r[0]) for r in rows])

@@ -33,6 +33,7 @@ NA_VS_REST, NA_LEFT, LEFT = 1, 2, 4
 #: The NA directions genmodel knows (None, NAvsREST, NALeft, NARight, Left, Right).
 NA_DIRECTIONS = range(6)
 GBM, DRF = "Gradient Boosting Machine", "Distributed Random Forest"
+ISOLATION_FOREST = "Isolation Forest"
 #: GBM distributions and the inverse link genmodel applies when model.ini names none.
 DEFAULT_LINKS = {
     "bernoulli": "logit",
@@ -212,10 +213,12 @@ class MojoTreeScorer(TreeScorer):
             format="mojo",
             task="classification" if self.n_classes > 1 else "regression",
             classes=classes,
-            target=mojo.columns[-1],
+            target=mojo.columns[-1] if mojo.info.get("supervised") is True else None,
             categories=categories,
         )
         self.n_groups = mojo.int("n_trees")
+        if self.algorithm == ISOLATION_FOREST:  # the path lengths that normalise the score
+            self.path_lengths = (mojo.int("min_path_length", 0), mojo.int("max_path_length", 0))
         self.threshold = mojo.float("default_threshold", 0.5)
         self.double_trees = mojo.info.get("binomial_double_trees") is True
         self.distribution = str(mojo.info.get("distribution", "")) if self.algorithm == GBM else ""
@@ -231,11 +234,21 @@ class MojoTreeScorer(TreeScorer):
         return None  # each MOJO's own link, init_f and threshold: scored alone
 
     def output_names(self) -> list[str]:
+        if self.algorithm == ISOLATION_FOREST:
+            return ["predict", "mean_length"]
         return ["predict", "probabilities"] if self.task == "classification" else ["predict"]
 
     def prediction(self, raw: np.ndarray, n: int, full: bool = True) -> Prediction:
         """genmodel's unifyPreds on the per-class tree sums `raw` (float64 [n, outputs])."""
         pred = Prediction(task=self.task, n=n, classes=self.classes)
+        if self.algorithm == ISOLATION_FOREST:  # the anomaly score, from the summed lengths
+            total = raw[:, 0]
+            low, high = self.path_lengths
+            pred.value = (high - total) / (high - low) if high > low else np.ones(n)
+            pred.outputs["predict"] = pa.array(pred.value)
+            if full:
+                pred.outputs["mean_length"] = pa.array(total / max(self.n_groups, 1))
+            return pred
         if self.task == "regression":
             total = raw[:, 0]
             if self.algorithm == DRF:
@@ -295,7 +308,7 @@ class MojoTreeScorer(TreeScorer):
 def load_scorer(mojo: Mojo) -> MojoTreeScorer:
     """The GBM or DRF of a MOJO read by `archive.read`."""
     algorithm = mojo.text("algorithm")
-    if algorithm not in (GBM, DRF, "Gradient Boosting Method"):
+    if algorithm not in (GBM, DRF, ISOLATION_FOREST, "Gradient Boosting Method"):
         raise mojo.error(f"algorithm {algorithm!r} is not one byom reads from a MOJO yet")
     version = mojo.float("mojo_version")
     if not 1.2 <= version <= 1.4:
