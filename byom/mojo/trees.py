@@ -217,6 +217,20 @@ class MojoTreeScorer(TreeScorer):
             categories=categories,
         )
         self.n_groups = mojo.int("n_trees")
+        #: With balance_classes, each class's probability is scaled by prior / model share.
+        self.balance = None
+        if mojo.info.get("balance_classes") is True and self.n_classes > 1:
+            prior, share = (
+                mojo.info.get("prior_class_distrib"),
+                mojo.info.get("model_class_distrib"),
+            )
+            if not (isinstance(prior, list) and isinstance(share, list)):
+                raise mojo.error("balance_classes without the class distributions")
+            if len(prior) != self.n_classes or len(share) != self.n_classes:
+                raise mojo.error("class distributions of the wrong length")
+            self.balance = np.array(
+                [p / m if p != 0 and m != 0 else 1.0 for p, m in zip(prior, share, strict=True)]
+            )
         if self.algorithm == ISOLATION_FOREST:  # the path lengths that normalise the score
             self.path_lengths = (mojo.int("min_path_length", 0), mojo.int("max_path_length", 0))
         self.threshold = mojo.float("default_threshold", 0.5)
@@ -259,6 +273,10 @@ class MojoTreeScorer(TreeScorer):
             pred.outputs["predict"] = pa.array(value)
             return pred
         proba = self._probabilities(raw)
+        if self.balance is not None:  # genmodel's correctProbabilities
+            proba = proba * self.balance
+            total = proba.sum(axis=1, keepdims=True)
+            proba = np.where(total > 0, proba / np.where(total > 0, total, 1.0), proba)
         pred.probabilities = proba
         if not full:
             return pred
