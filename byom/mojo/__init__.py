@@ -1,5 +1,5 @@
-"""H2O MOJO models, read without a JVM: the archive (`archive`) and the tree models, GBM and DRF
-(`trees`), whose trees run on byom's compiled tree kernel."""
+"""H2O MOJO models, read without a JVM: the archive (`archive`), the tree models (`trees`: GBM,
+DRF and Isolation Forest, whose trees run on byom's compiled tree kernel) and GLM (`glm`)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,15 @@ from byom.scorers.base import Scorer
 
 def load_scorer(blob: bytes, model_id: str = "") -> Scorer:
     """The scorer of a MOJO's bytes; anything malformed or unsupported is refused by name."""
+    who = f"MOJO {model_id!r}" if model_id else "the MOJO"
+    mojo = read(blob, who)
+    if mojo.info.get("algorithm") == "Generalized Linear Modeling":
+        from byom.mojo.glm import GlmMojoScorer
+
+        return GlmMojoScorer(mojo)
     from byom.mojo import trees
 
-    who = f"MOJO {model_id!r}" if model_id else "the MOJO"
-    return trees.load_scorer(read(blob, who))
+    return trees.load_scorer(mojo)
 
 
 __all__ = ["load_scorer", "sniff"]

@@ -231,6 +231,8 @@ class MojoTreeScorer(TreeScorer):
             self.balance = np.array(
                 [p / m if p != 0 and m != 0 else 1.0 for p, m in zip(prior, share, strict=True)]
             )
+        if self.algorithm == ISOLATION_FOREST and mojo.info.get("output_anomaly_flag") is True:
+            raise mojo.error("Isolation Forest's anomaly flag output is not supported yet")
         if self.algorithm == ISOLATION_FOREST:  # the path lengths that normalise the score
             self.path_lengths = (mojo.int("min_path_length", 0), mojo.int("max_path_length", 0))
         self.threshold = mojo.float("default_threshold", 0.5)
