@@ -3,18 +3,31 @@ DRF and Isolation Forest, whose trees run on byom's compiled tree kernel) and GL
 
 from __future__ import annotations
 
-from byom.mojo.archive import read, sniff
+from byom.mojo.archive import Mojo, read, sniff
 from byom.scorers.base import Scorer
 
 
 def load_scorer(blob: bytes, model_id: str = "") -> Scorer:
     """The scorer of a MOJO's bytes; anything malformed or unsupported is refused by name."""
     who = f"MOJO {model_id!r}" if model_id else "the MOJO"
-    mojo = read(blob, who)
-    if mojo.info.get("algorithm") == "Generalized Linear Modeling":
+    return _load(read(blob, who))
+
+
+def _load(mojo: Mojo) -> Scorer:
+    """The scorer for a parsed MOJO, by its algorithm."""
+    algorithm = mojo.info.get("algorithm")
+    if algorithm == "Generalized Linear Modeling":
         from byom.mojo.glm import GlmMojoScorer
 
         return GlmMojoScorer(mojo)
+    if algorithm == "K-means":
+        from byom.mojo.kmeans import KMeansMojoScorer
+
+        return KMeansMojoScorer(mojo)
+    if algorithm in ("StackedEnsemble", "Stacked Ensemble"):
+        from byom.mojo.ensemble import EnsembleMojoScorer
+
+        return EnsembleMojoScorer(mojo, _load)
     from byom.mojo import trees
 
     return trees.load_scorer(mojo)

@@ -104,6 +104,12 @@ def read(blob: bytes, who: str) -> Mojo:
                 f"{info.file_size:,} its header declares"
             )
         entries[info.filename] = data
+    return parse(entries, who)
+
+
+def parse(entries: dict[str, bytes], who: str) -> Mojo:
+    """A MOJO from its entries' bytes (a whole archive's, or a sub-model's folder's, with the
+    folder taken off their names)."""
     if "model.ini" not in entries:
         raise InvalidModelError(f"{who}: a zip without model.ini is not an H2O MOJO")
     info_map, columns, domain_files = _model_ini(_text(entries["model.ini"], who), who)
