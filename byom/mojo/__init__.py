@@ -20,6 +20,10 @@ def _load(mojo: Mojo) -> Scorer:
         from byom.mojo.glm import GlmMojoScorer
 
         return GlmMojoScorer(mojo)
+    if algorithm == "Deep Learning":
+        from byom.mojo.deeplearning import DeepLearningMojoScorer
+
+        return DeepLearningMojoScorer(mojo)
     if algorithm == "K-means":
         from byom.mojo.kmeans import KMeansMojoScorer
 

@@ -1,0 +1,211 @@
+"""H2O's Deep Learning MOJOs (feed-forward networks), scored by numpy in float64 as
+h2o-genmodel's `DeeplearningMojoModel` scores them.
+
+The input layer is each categorical column one-hot (its block ends with a slot for NA, which an
+unseen level takes too; without `use_all_factor_levels` level 0 has no slot) and each numeric
+column standardised (`norm_sub`, `norm_mul`), a missing number 0 after it. Each layer multiplies
+by its float32 weights (row-major, [out, in]) and adds its bias; hidden layers apply the
+activation (Tanh, Rectifier, ExpRectifier or Maxout; `WithDropout` scales outputs by one less the
+layer's dropout ratio), the last a softmax (classifiers) or nothing (regression, whose value is
+then de-standardised and passed through the distribution's inverse link).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from byom.mojo.archive import Mojo
+from byom.scorers.base import ModelInput, Prediction, Scorer
+
+DEEP_LEARNING = "Deep Learning"
+ACTIVATIONS = ("Tanh", "Rectifier", "ExpRectifier", "Maxout")
+LOGISTIC = ("bernoulli", "quasibinomial")
+LOG = ("poisson", "gamma", "tweedie")
+IDENTITY = ("gaussian", "huber", "laplace", "quantile", "AUTO")
+
+
+def _numbers(mojo: Mojo, key: str, size: int | None = None) -> np.ndarray | None:
+    value = mojo.info.get(key)
+    if value is None:
+        return None
+    values = [value] if isinstance(value, int | float) and not isinstance(value, bool) else value
+    if not isinstance(values, list) or (size is not None and len(values) != size):
+        raise mojo.error(f"model.ini's {key} is not an array of {size} numbers")
+    return np.array(values, np.float64)
+
+
+class DeepLearningMojoScorer(Scorer):
+    """A Deep Learning MOJO: its layers applied to whole batches of rows."""
+
+    format = "mojo"
+
+    def __init__(self, mojo: Mojo) -> None:
+        self.who = mojo.who
+        self.cats, self.nums = mojo.int("cats"), mojo.int("nums")
+        n_features = mojo.int("n_features")
+        if self.cats < 0 or self.nums < 0 or self.cats + self.nums != n_features:
+            raise mojo.error(f"{self.cats} categorical and {self.nums} numeric columns")
+        offsets = _numbers(mojo, "cat_offsets", self.cats + 1)
+        assert offsets is not None
+        self.offsets = offsets.astype(np.int64)
+        sizes = _numbers(mojo, "neural_network_sizes")
+        if sizes is None or len(sizes) < 2 or np.any(sizes < 1) or np.any(sizes > 100_000):
+            raise mojo.error(f"layer sizes {mojo.info.get('neural_network_sizes')!r}")
+        self.sizes = sizes.astype(np.int64)
+        if self.sizes[0] != self.offsets[-1] + self.nums:
+            raise mojo.error(f"an input layer of {self.sizes[0]} for its columns")
+        activation = mojo.text("activation")
+        self.activation = activation.removesuffix("WithDropout")
+        if self.activation not in ACTIVATIONS:
+            raise mojo.error(f"activation {activation!r} is not supported")
+        self.dropout = activation.endswith("WithDropout")
+        self.ratios = _numbers(mojo, "hidden_dropout_ratios", len(self.sizes) - 1)
+        self.all_levels = mojo.info.get("use_all_factor_levels") is True
+        mul, sub = _numbers(mojo, "norm_mul"), _numbers(mojo, "norm_sub")
+        self.norm = None if mul is None or sub is None or mul.size == 0 else (sub, mul)
+        resp_mul, resp_sub = _numbers(mojo, "norm_resp_mul"), _numbers(mojo, "norm_resp_sub")
+        self.resp = None if resp_mul is None or resp_sub is None else (resp_sub[0], resp_mul[0])
+        self.distribution = str(mojo.info.get("distribution", "AUTO"))
+        self.layers: list[tuple[np.ndarray, np.ndarray]] = []
+        for layer in range(len(self.sizes) - 1):
+            fan_in, fan_out = int(self.sizes[layer]), int(self.sizes[layer + 1])
+            k = 2 if self.activation == "Maxout" and layer < len(self.sizes) - 2 else 1
+            weights = _numbers(mojo, f"weight_layer{layer}", fan_in * fan_out * k)
+            bias = _numbers(mojo, f"bias_layer{layer}", fan_out * k)
+            assert weights is not None and bias is not None
+            # float32 values written as text: back to float32, then exactly to float64
+            exact = weights.astype(np.float32).astype(np.float64)
+            if k == 1:  # [in, out]: column j of the input against row j
+                self.layers.append((exact.reshape(fan_out, fan_in).T.copy(), bias))
+            else:  # Maxout: weight of input j to channel c of unit i at k*(i*in + j) + c
+                w = exact.reshape(fan_out, fan_in, k).transpose(1, 0, 2).reshape(fan_in, -1)
+                self.layers.append((w.copy(), bias))
+        self.maxout = self.activation == "Maxout"
+        self.n_classes = mojo.int("n_classes")
+        if self.n_classes > 1 and self.sizes[-1] != self.n_classes:
+            raise mojo.error(f"an output layer of {self.sizes[-1]} for {self.n_classes} classes")
+        names = mojo.columns[:n_features]
+        domains = mojo.domains[:n_features]
+        if any(d is None for d in domains[: self.cats]) or any(domains[self.cats :]):
+            raise mojo.error("the categorical columns do not come first, as DL MOJOs list them")
+        self._sets = [pa.array(d, pa.string()) for d in domains[: self.cats]]
+        self.inputs = tuple(
+            ModelInput(name, "string", categories=tuple(domains[i] or ()))
+            if i < self.cats
+            else ModelInput(name, "float64")
+            for i, name in enumerate(names)
+        )
+        self.threshold = mojo.float("default_threshold", 0.5)
+        response = mojo.domains[-1] if mojo.info.get("supervised") is True else None
+        if self.n_classes > 1:
+            self.task = "classification"
+            self.classes = tuple(response) if response else tuple(map(str, range(self.n_classes)))
+        else:
+            self.task, self.classes = "regression", ()
+            if self.distribution not in LOGISTIC + LOG + IDENTITY:
+                raise mojo.error(f"distribution {self.distribution!r} is not supported")
+        self.target = mojo.columns[-1]
+
+    def output_names(self) -> list[str]:
+        return ["predict", "probabilities"] if self.task == "classification" else ["predict"]
+
+    def _input_layer(self, features: dict[str, np.ndarray], n: int) -> np.ndarray:
+        x = np.zeros((n, int(self.sizes[0])), np.float64)
+        rows = np.arange(n)
+        for i in range(self.cats):
+            text = pa.array(features[self.inputs[i].name], pa.string(), from_pandas=True)
+            codes = pc.index_in(text, value_set=self._sets[i]).fill_null(-1).to_numpy()
+            start, na_slot = self.offsets[i], self.offsets[i + 1] - 1
+            level = codes - (0 if self.all_levels else 1)
+            slot = np.where(codes < 0, na_slot, start + level)
+            slot = np.where(slot >= self.offsets[i + 1], na_slot, slot)
+            used = (codes < 0) | (level >= 0)  # without all levels, level 0 has no slot
+            x[rows[used], slot[used]] = 1.0
+        first = int(self.offsets[-1])
+        for j in range(self.nums):
+            d = np.asarray(features[self.inputs[self.cats + j].name], np.float64)
+            if self.norm is not None:
+                sub, mul = self.norm
+                d = (d - sub[j]) * mul[j]
+            x[:, first + j] = np.where(np.isnan(d), 0.0, d)
+        return x
+
+    def _activate(self, z: np.ndarray, layer: int) -> np.ndarray:
+        if self.activation == "Tanh":
+            a = 1.0 - 2.0 / (1.0 + np.exp(2.0 * z))
+        elif self.activation == "Rectifier":
+            a = 0.5 * (z + np.abs(z))
+        elif self.activation == "ExpRectifier":
+            a = np.where(z >= 0, z, np.exp(np.minimum(z, 0.0)) - 1.0)
+        else:  # Maxout: the larger of each unit's two channels
+            a = np.maximum(z[:, 0::2], z[:, 1::2])
+        ratio = 0.0 if self.ratios is None else float(self.ratios[layer])
+        if self.dropout and ratio > 0:
+            a = a * (1.0 - ratio)
+        return a
+
+    def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
+        a = self._input_layer(features, n)
+        last = len(self.layers) - 1
+        for layer, (weights, bias) in enumerate(self.layers):
+            if self.maxout and layer < last:
+                z = _sequential(a, weights) + bias[None, :]
+            else:
+                z = _partial_sums(a, weights) + bias[None, :]
+            a = z if layer == last else self._activate(z, layer)
+        pred = Prediction(task=self.task, n=n, classes=self.classes)
+        if self.task == "regression":
+            y = a[:, 0]
+            if self.resp is not None:
+                y = y / self.resp[1] + self.resp[0]
+            if self.distribution in LOGISTIC:
+                y = 1.0 / (1.0 + np.minimum(1e19, np.exp(-y)))
+            elif self.distribution in LOG:
+                y = np.minimum(1e19, np.exp(y))
+            pred.value = y
+            pred.outputs["predict"] = pa.array(y)
+            return pred
+        top = a[:, :1]  # genmodel's running max starts at the first output
+        top = np.maximum.reduce([top] + [a[:, j : j + 1] for j in range(1, a.shape[1])])
+        shifted = np.exp(a - top)
+        total = shifted[:, 0].copy()
+        for j in range(1, shifted.shape[1]):
+            total += shifted[:, j]
+        proba = shifted / total[:, None]
+        pred.probabilities = proba
+        if full:
+            if self.n_classes == 2:
+                chosen = (proba[:, 1] >= self.threshold).astype(np.int64)
+            else:
+                chosen = np.argmax(proba, axis=1)
+            pred.labels = pa.array(np.asarray(self.classes, dtype=object)[chosen], pa.string())
+            pred.outputs["predict"] = pred.labels
+            pred.proba_output = "probabilities"
+        return pred
+
+
+def _partial_sums(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """x @ weights ([n, in] by [in, out]) summed as genmodel sums it (its gemv_row_optimized):
+    eight running sums over whole blocks of eight inputs, added as ((s0+s1)+s2)+s3 and then
+    ((s4+s5)+s6)+s7, then the remaining inputs one by one; so results match to the last bit."""
+    cols = x.shape[1]
+    whole = cols // 8 * 8
+    sums = [np.zeros((x.shape[0], weights.shape[1])) for _ in range(8)]
+    for col in range(0, whole, 8):
+        for j in range(8):
+            sums[j] += x[:, col + j, None] * weights[None, col + j, :]
+    out = ((sums[0] + sums[1]) + sums[2]) + sums[3]
+    out = out + (((sums[4] + sums[5]) + sums[6]) + sums[7])
+    for col in range(whole, cols):
+        out += x[:, col, None] * weights[None, col, :]
+    return out
+
+
+def _sequential(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """x @ weights summed input by input, in order (genmodel's Maxout layers)."""
+    out = np.zeros((x.shape[0], weights.shape[1]))
+    for col in range(x.shape[1]):
+        out += x[:, col, None] * weights[None, col, :]
+    return out
