@@ -43,6 +43,10 @@ class DeepLearningMojoScorer(Scorer):
 
     def __init__(self, mojo: Mojo) -> None:
         self.who = mojo.who
+        if mojo.info.get("category") == "AutoEncoder":
+            raise mojo.error("deep-learning autoencoders are not supported yet")
+        if mojo.info.get("distribution") == "modified_huber":  # genmodel's output is constant
+            raise mojo.error("deep learning with the modified_huber distribution is not supported")
         self.cats, self.nums = mojo.int("cats"), mojo.int("nums")
         n_features = mojo.int("n_features")
         if self.cats < 0 or self.nums < 0 or self.cats + self.nums != n_features:
