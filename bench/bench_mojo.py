@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 sys.path.insert(0, str(ROOT))
 
-from make_mojo_fixtures import data, write_csv  # noqa: E402
+from make_mojo_fixtures import data, predict_csv, write_csv  # noqa: E402
 
 FEATURES = ["x1", "x2", "x3", "c1", "c2"]
 
@@ -106,27 +105,11 @@ def main(argv: list[str] | None = None) -> int:
 
             results[f"byom DuckDB {threads} thr"] = timed(byom_run, args.rounds)
 
-        def predict_csv(source: Path) -> None:
-            subprocess.run(
-                [
-                    java,
-                    "-cp",
-                    str(jar),
-                    "hex.genmodel.tools.PredictCsv",
-                    "--mojo",
-                    str(mojo),
-                    "--input",
-                    str(source),
-                    "--output",
-                    str(tmp / "out.csv"),
-                    "--decimal",
-                ],
-                check=True,
-                capture_output=True,
-            )
+        def scored_by_genmodel(source: Path) -> None:
+            predict_csv(java, jar, mojo, source, tmp / "out.csv")
 
-        startup = statistics.median(timed(lambda: predict_csv(tmp / "one.csv"), args.rounds))
-        full = timed(lambda: predict_csv(tmp / "rows.csv"), args.rounds)
+        startup = statistics.median(timed(lambda: scored_by_genmodel(tmp / "one.csv"), args.rounds))
+        full = timed(lambda: scored_by_genmodel(tmp / "rows.csv"), args.rounds)
         results["PredictCsv (start-up subtracted)"] = [t - startup for t in full]
         out = pcsv.read_csv(tmp / "out.csv")
         sums["PredictCsv"] = float(np.sum(out.column(2).to_numpy()))

@@ -14,6 +14,7 @@ import zipfile
 from dataclasses import dataclass, field
 
 from byom.errors import InvalidModelError
+from byom.scorers.base import ModelInput, Task
 
 #: The zip's signature; a MOJO is a zip whose `model.ini` says what it holds.
 ZIP_MAGIC = b"PK\x03\x04"
@@ -35,13 +36,13 @@ class Mojo:
     domains: list[list[str] | None]
     entries: dict[str, bytes] = field(repr=False)
 
-    def int(self, key: str, default: int | None = None) -> int:
+    def integer(self, key: str, default: int | None = None) -> int:
         value = self.info.get(key, default)
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.error(f"model.ini's {key} is {value!r}, not a whole number")
         return value
 
-    def float(self, key: str, default: float | None = None) -> float:
+    def number(self, key: str, default: float | None = None) -> float:
         value = self.info.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(f"model.ini's {key} is {value!r}, not a number")
@@ -54,6 +55,26 @@ class Mojo:
         return str(value)
 
     who: str = "the MOJO"
+
+    def inputs(self, n_features: int) -> tuple[ModelInput, ...]:
+        """The first `n_features` columns as inputs: a column with levels takes text (its
+        levels), any other a number."""
+        return tuple(
+            ModelInput(name, "string", categories=tuple(levels))
+            if (levels := self.domains[i]) is not None
+            else ModelInput(name, "float64")
+            for i, name in enumerate(self.columns[:n_features])
+        )
+
+    def outcome(self) -> tuple[Task, tuple[str, ...]]:
+        """("classification", the response's levels) or ("regression", ())."""
+        n_classes = self.integer("n_classes")
+        if n_classes < 2:
+            return "regression", ()
+        response = self.domains[-1] if self.info.get("supervised") is True else None
+        if response is not None and len(response) == n_classes:
+            return "classification", tuple(response)
+        return "classification", tuple(str(k) for k in range(n_classes))  # a 0/1 response
 
     def error(self, message: str) -> InvalidModelError:
         return InvalidModelError(f"{self.who}: {message}")

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from byom.mojo.archive import Mojo
-from byom.scorers.base import ModelInput, Prediction, Scorer
+from byom.scorers.base import Prediction, Scorer
 
 DEEP_LEARNING = "Deep Learning"
 ACTIVATIONS = ("Tanh", "Rectifier", "ExpRectifier", "Maxout")
@@ -47,8 +47,8 @@ class DeepLearningMojoScorer(Scorer):
             raise mojo.error("deep-learning autoencoders are not supported yet")
         if mojo.info.get("distribution") == "modified_huber":  # genmodel's output is constant
             raise mojo.error("deep learning with the modified_huber distribution is not supported")
-        self.cats, self.nums = mojo.int("cats"), mojo.int("nums")
-        n_features = mojo.int("n_features")
+        self.cats, self.nums = mojo.integer("cats"), mojo.integer("nums")
+        n_features = mojo.integer("n_features")
         if self.cats < 0 or self.nums < 0 or self.cats + self.nums != n_features:
             raise mojo.error(f"{self.cats} categorical and {self.nums} numeric columns")
         offsets = _numbers(mojo, "cat_offsets", self.cats + 1)
@@ -87,29 +87,18 @@ class DeepLearningMojoScorer(Scorer):
                 w = exact.reshape(fan_out, fan_in, k).transpose(1, 0, 2).reshape(fan_in, -1)
                 self.layers.append((w.copy(), bias))
         self.maxout = self.activation == "Maxout"
-        self.n_classes = mojo.int("n_classes")
+        self.n_classes = mojo.integer("n_classes")
         if self.n_classes > 1 and self.sizes[-1] != self.n_classes:
             raise mojo.error(f"an output layer of {self.sizes[-1]} for {self.n_classes} classes")
-        names = mojo.columns[:n_features]
         domains = mojo.domains[:n_features]
         if any(d is None for d in domains[: self.cats]) or any(domains[self.cats :]):
             raise mojo.error("the categorical columns do not come first, as DL MOJOs list them")
         self._sets = [pa.array(d, pa.string()) for d in domains[: self.cats]]
-        self.inputs = tuple(
-            ModelInput(name, "string", categories=tuple(domains[i] or ()))
-            if i < self.cats
-            else ModelInput(name, "float64")
-            for i, name in enumerate(names)
-        )
-        self.threshold = mojo.float("default_threshold", 0.5)
-        response = mojo.domains[-1] if mojo.info.get("supervised") is True else None
-        if self.n_classes > 1:
-            self.task = "classification"
-            self.classes = tuple(response) if response else tuple(map(str, range(self.n_classes)))
-        else:
-            self.task, self.classes = "regression", ()
-            if self.distribution not in LOGISTIC + LOG + IDENTITY:
-                raise mojo.error(f"distribution {self.distribution!r} is not supported")
+        self.inputs = mojo.inputs(n_features)
+        self.threshold = mojo.number("default_threshold", 0.5)
+        self.task, self.classes = mojo.outcome()
+        if self.task == "regression" and self.distribution not in LOGISTIC + LOG + IDENTITY:
+            raise mojo.error(f"distribution {self.distribution!r} is not supported")
         self.target = mojo.columns[-1]
 
     def output_names(self) -> list[str]:

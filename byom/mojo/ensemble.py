@@ -21,7 +21,7 @@ class EnsembleMojoScorer(Scorer):
     format = "mojo"
 
     def __init__(self, mojo: Mojo, load: Callable[[Mojo], Scorer]) -> None:
-        count = mojo.int("submodel_count")
+        count = mojo.integer("submodel_count")
         if not 0 < count <= 1000:
             raise mojo.error(f"{count} sub-models")
         subs: dict[str, Scorer] = {}
@@ -44,7 +44,7 @@ class EnsembleMojoScorer(Scorer):
         self.transform = str(mojo.info.get("metalearner_transform") or "NONE")
         if self.transform not in ("NONE", "Logit"):
             raise mojo.error(f"metalearner transform {self.transform!r} is not supported")
-        slots = mojo.int("base_models_num")
+        slots = mojo.integer("base_models_num")
         if not 0 < slots <= 1000:
             raise mojo.error(f"{slots} base models")
         self.bases: list[Scorer | None] = []
@@ -53,7 +53,7 @@ class EnsembleMojoScorer(Scorer):
             if base is not None and str(base) not in subs:
                 raise mojo.error(f"base model {base!r} is not among its sub-models")
             self.bases.append(None if base is None else subs[str(base)])
-        n = mojo.int("n_features")
+        n = mojo.integer("n_features")
         names = mojo.columns[:n]
         known = {i.name: i for base in self.bases if base for i in base.inputs}
         self.inputs = tuple(
@@ -61,7 +61,7 @@ class EnsembleMojoScorer(Scorer):
         )
         self.task, self.classes = self.metalearner.task, self.metalearner.classes
         self.target = mojo.columns[-1]
-        self.n_classes = mojo.int("n_classes")
+        self.n_classes = mojo.integer("n_classes")
         width = self.n_classes if self.n_classes > 2 else 1
         if len(self.metalearner.inputs) != slots * width:
             raise mojo.error(

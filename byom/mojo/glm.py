@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from byom.errors import InvalidValueError
 from byom.mojo.archive import Mojo
-from byom.scorers.base import ModelInput, Prediction, Scorer
+from byom.scorers.base import Prediction, Scorer
 
 GLM = "Generalized Linear Modeling"
 LINKS = ("identity", "logit", "log", "inverse", "tweedie", "multinomial")
@@ -43,8 +43,8 @@ class GlmMojoScorer(Scorer):
             k.startswith("interaction") for k in mojo.info
         ):
             raise mojo.error("GLM interactions are not supported yet")
-        self.cats, self.nums = mojo.int("cats"), mojo.int("nums")
-        n_features = mojo.int("n_features")
+        self.cats, self.nums = mojo.integer("cats"), mojo.integer("nums")
+        n_features = mojo.integer("n_features")
         if self.cats < 0 or self.nums < 0 or self.cats + self.nums != n_features:
             raise mojo.error(f"{self.cats} categorical and {self.nums} numeric columns")
         if n_features > len(mojo.columns):
@@ -61,15 +61,15 @@ class GlmMojoScorer(Scorer):
         self.link = mojo.text("link")
         if self.link not in LINKS:
             raise mojo.error(f"GLM link {self.link!r} is not supported")
-        self.link_power = mojo.float("tweedie_link_power", 0.0)
-        self.n_classes = mojo.int("n_classes")
+        self.link_power = mojo.number("tweedie_link_power", 0.0)
+        self.n_classes = mojo.integer("n_classes")
         beta = np.array(_array(mojo, "beta"), np.float64)
         blocks = self.n_classes if self.glm_family == "multinomial" else 1
         width = offsets[-1] + self.nums + 1  # levels, numerics, intercept
         if beta.size != blocks * width:
             raise mojo.error(f"beta holds {beta.size} coefficients, not {blocks} x {width}")
         self.beta = beta.reshape(blocks, width)
-        self.threshold = mojo.float("default_threshold", 0.5)
+        self.threshold = mojo.number("default_threshold", 0.5)
         names = mojo.columns[:n_features]
         self.levels = [mojo.domains[i] for i in range(self.cats)]
         if any(d is None for d in self.levels) or any(
@@ -86,18 +86,8 @@ class GlmMojoScorer(Scorer):
             if self.impute and not 0 <= self.modes[i] < len(domain):
                 raise mojo.error(f"column {names[i]!r}: mode {self.modes[i]} is not a level")
         self._sets = [pa.array(d, pa.string()) for d in self.levels]
-        self.inputs = tuple(
-            ModelInput(name, "string", categories=tuple(self.levels[i]))  # type: ignore[arg-type]
-            if i < self.cats
-            else ModelInput(name, "float64")
-            for i, name in enumerate(names)
-        )
-        response = mojo.domains[-1] if mojo.info.get("supervised") is True else None
-        if self.n_classes > 1:
-            self.task = "classification"
-            self.classes = tuple(response) if response else tuple(map(str, range(self.n_classes)))
-        else:
-            self.task, self.classes = "regression", ()
+        self.inputs = mojo.inputs(n_features)
+        self.task, self.classes = mojo.outcome()
         self.target = mojo.columns[-1]
         self.who = mojo.who
 

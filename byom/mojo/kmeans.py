@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from byom.mojo.archive import Mojo
-from byom.scorers.base import ModelInput, Prediction, Scorer
+from byom.scorers.base import Prediction, Scorer
 
 KMEANS = "K-means"
 
@@ -31,10 +31,10 @@ class KMeansMojoScorer(Scorer):
     task = "clustering"
 
     def __init__(self, mojo: Mojo) -> None:
-        n = mojo.int("n_features")
+        n = mojo.integer("n_features")
         if not 0 < n <= len(mojo.columns):
             raise mojo.error(f"{n} features of {len(mojo.columns)} columns")
-        k = mojo.int("center_num")
+        k = mojo.integer("center_num")
         if not 0 < k <= 100_000:
             raise mojo.error(f"{k} centres")
         self.centers = np.stack([_floats(mojo, f"center_{i}", n) for i in range(k)])
@@ -46,12 +46,7 @@ class KMeansMojoScorer(Scorer):
             self.mults = _floats(mojo, "standardize_mults", n)
             self.modes = _floats(mojo, "standardize_modes", n)
         self._sets = {i: pa.array(d, pa.string()) for i, d in enumerate(self.domains) if d}
-        self.inputs = tuple(
-            ModelInput(name, "string", categories=tuple(self.domains[i] or ()))
-            if self.categorical[i]
-            else ModelInput(name, "float64")
-            for i, name in enumerate(mojo.columns[:n])
-        )
+        self.inputs = mojo.inputs(n)
         self.classes = tuple(str(i) for i in range(k))
 
     def output_names(self) -> list[str]:

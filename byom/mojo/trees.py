@@ -198,11 +198,11 @@ class MojoTreeScorer(TreeScorer):
     label (the binomial threshold the MOJO stores), exactly as `PredictCsv` reports them."""
 
     def __init__(self, mojo: Mojo, ensemble: TreeEnsemble) -> None:
-        n_features = mojo.int("n_features")
+        n_features = mojo.integer("n_features")
         names = mojo.columns[:n_features]
         categories = {i: d for i, d in enumerate(mojo.domains[:n_features]) if d is not None}
         self.algorithm = mojo.text("algorithm")
-        self.n_classes = mojo.int("n_classes")
+        self.n_classes = mojo.integer("n_classes")
         response = mojo.domains[-1] if mojo.info.get("supervised") is True else None
         classes = tuple(response) if self.n_classes > 1 and response else ()
         if self.n_classes > 1 and len(classes) != self.n_classes:
@@ -216,7 +216,7 @@ class MojoTreeScorer(TreeScorer):
             target=mojo.columns[-1] if mojo.info.get("supervised") is True else None,
             categories=categories,
         )
-        self.n_groups = mojo.int("n_trees")
+        self.n_groups = mojo.integer("n_trees")
         #: With balance_classes, each class's probability is scaled by prior / model share.
         self.balance = None
         if mojo.info.get("balance_classes") is True and self.n_classes > 1:
@@ -234,11 +234,14 @@ class MojoTreeScorer(TreeScorer):
         if self.algorithm == ISOLATION_FOREST and mojo.info.get("output_anomaly_flag") is True:
             raise mojo.error("Isolation Forest's anomaly flag output is not supported yet")
         if self.algorithm == ISOLATION_FOREST:  # the path lengths that normalise the score
-            self.path_lengths = (mojo.int("min_path_length", 0), mojo.int("max_path_length", 0))
-        self.threshold = mojo.float("default_threshold", 0.5)
+            self.path_lengths = (
+                mojo.integer("min_path_length", 0),
+                mojo.integer("max_path_length", 0),
+            )
+        self.threshold = mojo.number("default_threshold", 0.5)
         self.double_trees = mojo.info.get("binomial_double_trees") is True
         self.distribution = str(mojo.info.get("distribution", "")) if self.algorithm == GBM else ""
-        self.init_f = mojo.float("init_f", 0.0) if self.algorithm == GBM else 0.0
+        self.init_f = mojo.number("init_f", 0.0) if self.algorithm == GBM else 0.0
         link = mojo.info.get("link_function") or DEFAULT_LINKS.get(self.distribution, "identity")
         if self.algorithm == GBM and self.distribution not in DEFAULT_LINKS:
             raise mojo.error(f"GBM distribution {self.distribution!r} is not supported")
@@ -330,7 +333,7 @@ def load_scorer(mojo: Mojo) -> MojoTreeScorer:
     algorithm = mojo.text("algorithm")
     if algorithm not in (GBM, DRF, ISOLATION_FOREST, "Gradient Boosting Method"):
         raise mojo.error(f"algorithm {algorithm!r} is not one byom reads from a MOJO yet")
-    version = mojo.float("mojo_version")
+    version = mojo.number("mojo_version")
     if not 1.2 <= version <= 1.4:
         raise mojo.error(f"MOJO version {version} is not supported (byom reads 1.20 to 1.40)")
     if mojo.info.get("_genmodel_encoding", "AUTO") not in ("AUTO", "Enum"):
@@ -338,11 +341,11 @@ def load_scorer(mojo: Mojo) -> MojoTreeScorer:
             f"categorical encoding {mojo.info['_genmodel_encoding']!r} is not supported; "
             "train with categorical_encoding='AUTO'"
         )
-    n_features, n_classes = mojo.int("n_features"), mojo.int("n_classes")
+    n_features, n_classes = mojo.integer("n_features"), mojo.integer("n_classes")
     if not 0 < n_features <= len(mojo.columns):
         raise mojo.error(f"n_features {n_features} does not fit its {len(mojo.columns)} columns")
-    groups = mojo.int("n_trees")
-    per_group = mojo.int("n_trees_per_class", 1)
+    groups = mojo.integer("n_trees")
+    per_group = mojo.integer("n_trees_per_class", 1)
     if groups < 0 or not 0 < per_group <= max(n_classes, 1) or groups * per_group > 1_000_000:
         raise mojo.error(f"{groups} tree groups of {per_group} trees")
     outputs = per_group
