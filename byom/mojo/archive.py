@@ -35,6 +35,8 @@ class Mojo:
     columns: list[str]
     domains: list[list[str] | None]
     entries: dict[str, bytes] = field(repr=False)
+    #: How errors name the model ("MOJO 'churn'").
+    who: str = "the MOJO"
 
     def integer(self, key: str, default: int | None = None) -> int:
         value = self.info.get(key, default)
@@ -53,8 +55,6 @@ class Mojo:
         if value is None:
             raise self.error(f"model.ini has no {key}")
         return str(value)
-
-    who: str = "the MOJO"
 
     def inputs(self, n_features: int) -> tuple[ModelInput, ...]:
         """The first `n_features` columns as inputs: a column with levels takes text (its
@@ -134,8 +134,7 @@ def parse(entries: dict[str, bytes], who: str) -> Mojo:
     if "model.ini" not in entries:
         raise InvalidModelError(f"{who}: a zip without model.ini is not an H2O MOJO")
     info_map, columns, domain_files = _model_ini(_text(entries["model.ini"], who), who)
-    mojo = Mojo(info_map, columns, [None] * len(columns), entries)
-    mojo.who = who
+    mojo = Mojo(info_map, columns, [None] * len(columns), entries, who)
     escaped = info_map.get("escape_domain_values") is True
     for col, (count, name) in domain_files.items():
         text = entries.get(f"domains/{name}")
