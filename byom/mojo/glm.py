@@ -20,7 +20,7 @@ from byom.mojo.archive import Mojo
 from byom.scorers.base import Prediction, Scorer
 
 GLM = "Generalized Linear Modeling"
-LINKS = ("identity", "logit", "log", "inverse", "tweedie", "multinomial")
+LINKS = ("identity", "logit", "log", "inverse", "tweedie", "multinomial", "ologit")
 BINOMIAL = ("binomial", "quasibinomial", "fractionalbinomial")
 
 
@@ -64,7 +64,7 @@ class GlmMojoScorer(Scorer):
         self.link_power = mojo.number("tweedie_link_power", 0.0)
         self.n_classes = mojo.integer("n_classes")
         beta = np.array(_array(mojo, "beta"), np.float64)
-        blocks = self.n_classes if self.glm_family == "multinomial" else 1
+        blocks = self.n_classes if self.glm_family in ("multinomial", "ordinal") else 1
         width = offsets[-1] + self.nums + 1  # levels, numerics, intercept
         if beta.size != blocks * width:
             raise mojo.error(f"beta holds {beta.size} coefficients, not {blocks} x {width}")
@@ -131,7 +131,16 @@ class GlmMojoScorer(Scorer):
     def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
         eta = self._eta(features, n)
         pred = Prediction(task=self.task, n=n, classes=self.classes)
-        if self.glm_family == "multinomial":
+        if self.glm_family == "ordinal":  # cumulative logits: P(class <= c), differenced
+            cdf = 1.0 / (1.0 + np.exp(-eta[:, : self.n_classes - 1]))
+            proba = np.empty((n, self.n_classes))
+            previous = np.zeros(n)
+            for c in range(self.n_classes - 1):
+                proba[:, c] = cdf[:, c] - previous
+                previous = cdf[:, c]
+            proba[:, -1] = 1.0 - previous
+            chosen = np.argmax(proba, axis=1)  # the first of equal maxima, as genmodel
+        elif self.glm_family == "multinomial":
             top = np.maximum(eta.max(axis=1, keepdims=True), 0.0)  # genmodel starts at 0
             shifted = np.exp(eta - top)
             total = shifted[:, 0].copy()
