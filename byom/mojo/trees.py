@@ -203,15 +203,12 @@ class MojoTreeScorer(TreeScorer):
         categories = {i: d for i, d in enumerate(mojo.domains[:n_features]) if d is not None}
         self.algorithm = mojo.text("algorithm")
         self.n_classes = mojo.integer("n_classes")
-        response = mojo.domains[-1] if mojo.info.get("supervised") is True else None
-        classes = tuple(response) if self.n_classes > 1 and response else ()
-        if self.n_classes > 1 and len(classes) != self.n_classes:
-            classes = tuple(str(k) for k in range(self.n_classes))
+        task, classes = mojo.outcome()
         super().__init__(
             ensemble,
             names,
             format="mojo",
-            task="classification" if self.n_classes > 1 else "regression",
+            task=task,
             classes=classes,
             target=mojo.columns[-1] if mojo.info.get("supervised") is True else None,
             categories=categories,
@@ -273,7 +270,7 @@ class MojoTreeScorer(TreeScorer):
             if self.algorithm == DRF:
                 value = total / self.n_groups
             else:
-                value = self._inverse_link((total + self.init_f) + 0.0)
+                value = self._inverse_link(total + self.init_f)
             pred.value = value
             pred.outputs["predict"] = pa.array(value)
             return pred
@@ -299,11 +296,11 @@ class MojoTreeScorer(TreeScorer):
         k = self.n_classes
         if self.algorithm == GBM:
             if self.distribution in ("bernoulli", "quasibinomial", "modified_huber"):
-                p1 = self._inverse_link((raw[:, 0] + self.init_f) + 0.0)
+                p1 = self._inverse_link(raw[:, 0] + self.init_f)
                 return np.column_stack([1.0 - p1, p1])
             sums = raw
             if k == 2 and raw.shape[1] == 1:
-                first = raw[:, 0] + (self.init_f + 0.0)
+                first = raw[:, 0] + self.init_f
                 sums = np.column_stack([first, -first])
             top = sums.max(axis=1, keepdims=True)
             shifted = np.exp(sums - top)
