@@ -231,15 +231,25 @@ def test_float_math_through_duckdb(con, store):
     assert_close(have, EXPECTED["binary"]["probability(1)"], PMML_DOUBLE)
 
 
-@pytest.mark.parametrize("kind", ["xgboost", "xgboost3"])
-def test_float_math_equals_live_jpmml(kind):
-    """Where jpmml-evaluator is installed (not a byom dependency): fresh XGBoost exports."""
+@pytest.fixture(scope="module")
+def jpmml():
+    """JPMML over a py4j gateway, shut down after the module (its JVM would outlive the run)."""
     evaluator = pytest.importorskip("jpmml_evaluator", reason="jpmml-evaluator not installed")
+    from jpmml_evaluator.py4j import Py4JBackend
+
     from byom.java import ensure_java
 
     ensure_java()
+    backend = Py4JBackend()
+    yield lambda doc: evaluator.make_evaluator(doc, backend=backend)
+    Py4JBackend.destroyGateway()
+
+
+@pytest.mark.parametrize("kind", ["xgboost", "xgboost3"])
+def test_float_math_equals_live_jpmml(kind, jpmml):
+    """Where jpmml-evaluator is installed (not a byom dependency): fresh XGBoost exports."""
     blob, rows = _classifier(kind)
-    expected = evaluator.make_evaluator(blob.decode(), backend="py4j").verify().evaluateAll(rows)
+    expected = jpmml(blob.decode()).verify().evaluateAll(rows)
     scorer = NativePmmlScorer(blob)
     got = scorer.predict(_features(scorer, rows), len(rows)).outputs
     for column in expected.columns:
