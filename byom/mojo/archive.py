@@ -13,6 +13,8 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from byom.errors import InvalidModelError
 from byom.scorers.base import ModelInput, Task
 
@@ -49,6 +51,27 @@ class Mojo:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(f"model.ini's {key} is {value!r}, not a number")
         return float(value)
+
+    def numbers(self, key: str, size: int | None = None) -> np.ndarray:
+        """An array of numbers (float64), of `size` when given; a one-element array reads as
+        a number, and is taken as one."""
+        found = self.optional_numbers(key, size)
+        if found is None:
+            raise self.error(f"model.ini has no {key}")
+        return found
+
+    def optional_numbers(self, key: str, size: int | None = None) -> np.ndarray | None:
+        """`numbers`, or None where model.ini has no value for `key` (or says null)."""
+        value = self.info.get(key)
+        if value is None:
+            return None
+        values = (
+            [value] if isinstance(value, int | float) and not isinstance(value, bool) else value
+        )
+        if not isinstance(values, list) or (size is not None and len(values) != size):
+            wanted = "" if size is None else f" of {size}"
+            raise self.error(f"model.ini's {key} is {value!r}, not an array{wanted} of numbers")
+        return np.array(values, np.float64)
 
     def text(self, key: str, default: str | None = None) -> str:
         value = self.info.get(key, default)

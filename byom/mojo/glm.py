@@ -17,20 +17,12 @@ import pyarrow.compute as pc
 
 from byom.errors import InvalidValueError
 from byom.mojo.archive import Mojo
+from byom.mojo.genmodel import class_sum, classified
 from byom.scorers.base import Prediction, Scorer
 
 GLM = "Generalized Linear Modeling"
 LINKS = ("identity", "logit", "log", "inverse", "tweedie", "multinomial", "ologit")
 BINOMIAL = ("binomial", "quasibinomial", "fractionalbinomial")
-
-
-def _array(mojo: Mojo, key: str) -> list[float]:
-    value = mojo.info.get(key)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return [float(value)]  # a one-element array reads as a number
-    if not isinstance(value, list):
-        raise mojo.error(f"model.ini's {key} is {value!r}, not an array")
-    return value
 
 
 class GlmMojoScorer(Scorer):
@@ -49,21 +41,21 @@ class GlmMojoScorer(Scorer):
             raise mojo.error(f"{self.cats} categorical and {self.nums} numeric columns")
         if n_features > len(mojo.columns):
             raise mojo.error(f"{n_features} features of {len(mojo.columns)} columns")
-        offsets = [int(v) for v in _array(mojo, "cat_offsets")]
+        offsets = [int(v) for v in mojo.numbers("cat_offsets")]
         if len(offsets) != self.cats + 1 or offsets[0] != 0 or offsets != sorted(offsets):
             raise mojo.error(f"cat_offsets {offsets} do not fit {self.cats} categorical columns")
         self.offsets = np.array(offsets, np.int64)
         self.all_levels = mojo.info.get("use_all_factor_levels") is True
         self.impute = mojo.info.get("mean_imputation") is True
-        self.modes = [int(v) for v in _array(mojo, "cat_modes")] if self.cats else []
-        self.means = np.array(_array(mojo, "num_means") if self.nums else [], np.float64)
+        self.modes = [int(v) for v in mojo.numbers("cat_modes")] if self.cats else []
+        self.means = mojo.numbers("num_means") if self.nums else np.zeros(0)
         self.glm_family = mojo.text("family")
         self.link = mojo.text("link")
         if self.link not in LINKS:
             raise mojo.error(f"GLM link {self.link!r} is not supported")
         self.link_power = mojo.number("tweedie_link_power", 0.0)
         self.n_classes = mojo.integer("n_classes")
-        beta = np.array(_array(mojo, "beta"), np.float64)
+        beta = mojo.numbers("beta")
         blocks = self.n_classes if self.glm_family in ("multinomial", "ordinal") else 1
         width = offsets[-1] + self.nums + 1  # levels, numerics, intercept
         if beta.size != blocks * width:
@@ -139,29 +131,18 @@ class GlmMojoScorer(Scorer):
                 proba[:, c] = cdf[:, c] - previous
                 previous = cdf[:, c]
             proba[:, -1] = 1.0 - previous
-            chosen = np.argmax(proba, axis=1)  # the first of equal maxima, as genmodel
-        elif self.glm_family == "multinomial":
+            return classified(pred, proba, full, None)  # the first most probable class
+        if self.glm_family == "multinomial":
             top = np.maximum(eta.max(axis=1, keepdims=True), 0.0)  # genmodel starts at 0
             shifted = np.exp(eta - top)
-            total = shifted[:, 0].copy()
-            for c in range(1, shifted.shape[1]):
-                total += shifted[:, c]
-            proba = shifted * (1.0 / total)[:, None]
-            chosen = np.argmax(proba, axis=1)
-        else:
-            mu = self._inverse(eta[:, 0])
-            if self.glm_family not in BINOMIAL:
-                pred.value = mu
-                pred.outputs["predict"] = pa.array(mu)
-                return pred
-            proba = np.column_stack([1.0 - mu, mu])
-            chosen = (mu >= self.threshold).astype(np.int64)
-        pred.probabilities = proba
-        if full:
-            pred.labels = pa.array(np.asarray(self.classes, dtype=object)[chosen], pa.string())
-            pred.outputs["predict"] = pred.labels
-            pred.proba_output = "probabilities"
-        return pred
+            proba = shifted * (1.0 / class_sum(shifted))[:, None]
+            return classified(pred, proba, full, None)
+        mu = self._inverse(eta[:, 0])
+        if self.glm_family not in BINOMIAL:
+            pred.value = mu
+            pred.outputs["predict"] = pa.array(mu)
+            return pred
+        return classified(pred, np.column_stack([1.0 - mu, mu]), full, self.threshold)
 
     def _inverse(self, eta: np.ndarray) -> np.ndarray:
         if self.link == "identity":

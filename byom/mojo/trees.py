@@ -24,6 +24,14 @@ import numpy as np
 import pyarrow as pa
 
 from byom.mojo.archive import Mojo
+from byom.mojo.genmodel import (
+    DEFAULT_LINKS,
+    class_balance,
+    class_sum,
+    classified,
+    inverse_link,
+    softmax,
+)
 from byom.scorers.base import Prediction
 from byom.trees.ensemble import IN, LE, LT, MAX_NODES, Node, TreeEnsemble, TreeEnsembleError
 from byom.trees.scorer import TreeScorer
@@ -34,20 +42,6 @@ NA_VS_REST, NA_LEFT, LEFT = 1, 2, 4
 NA_DIRECTIONS = range(6)
 GBM, DRF = "Gradient Boosting Machine", "Distributed Random Forest"
 ISOLATION_FOREST = "Isolation Forest"
-#: GBM distributions and the inverse link genmodel applies when model.ini names none.
-DEFAULT_LINKS = {
-    "bernoulli": "logit",
-    "quasibinomial": "logit",
-    "modified_huber": "logit",
-    "multinomial": "log",
-    "poisson": "log",
-    "gamma": "log",
-    "tweedie": "log",
-    "gaussian": "identity",
-    "laplace": "identity",
-    "quantile": "identity",
-    "huber": "identity",
-}
 LINKS = ("identity", "logit", "log")
 
 
@@ -214,20 +208,7 @@ class MojoTreeScorer(TreeScorer):
             categories=categories,
         )
         self.n_groups = mojo.integer("n_trees")
-        #: With balance_classes, each class's probability is scaled by prior / model share.
-        self.balance = None
-        if mojo.info.get("balance_classes") is True and self.n_classes > 1:
-            prior, share = (
-                mojo.info.get("prior_class_distrib"),
-                mojo.info.get("model_class_distrib"),
-            )
-            if not (isinstance(prior, list) and isinstance(share, list)):
-                raise mojo.error("balance_classes without the class distributions")
-            if len(prior) != self.n_classes or len(share) != self.n_classes:
-                raise mojo.error("class distributions of the wrong length")
-            self.balance = np.array(
-                [p / m if p != 0 and m != 0 else 1.0 for p, m in zip(prior, share, strict=True)]
-            )
+        self.balance = class_balance(mojo, self.n_classes)
         if self.algorithm == ISOLATION_FOREST and mojo.info.get("output_anomaly_flag") is True:
             raise mojo.error("Isolation Forest's anomaly flag output is not supported yet")
         if self.algorithm == ISOLATION_FOREST:  # the path lengths that normalise the score
@@ -270,59 +251,29 @@ class MojoTreeScorer(TreeScorer):
             if self.algorithm == DRF:
                 value = total / self.n_groups
             else:
-                value = self._inverse_link(total + self.init_f)
+                value = inverse_link(self.link, total + self.init_f)
             pred.value = value
             pred.outputs["predict"] = pa.array(value)
             return pred
-        proba = self._probabilities(raw)
-        if self.balance is not None:  # genmodel's correctProbabilities
-            proba = proba * self.balance
-            total = proba.sum(axis=1, keepdims=True)
-            proba = np.where(total > 0, proba / np.where(total > 0, total, 1.0), proba)
-        pred.probabilities = proba
-        if not full:
-            return pred
-        if self.n_classes == 2:
-            chosen = (proba[:, 1] >= self.threshold).astype(np.int64)
-        else:
-            chosen = np.argmax(proba, axis=1)  # the first of equal maxima
-        labels = pa.array(np.asarray(self.classes, dtype=object)[chosen], pa.string())
-        pred.labels = labels
-        pred.outputs["predict"] = labels  # predict_json: PredictCsv's label, then its classes
-        pred.proba_output = "probabilities"
-        return pred
+        return classified(pred, self._probabilities(raw), full, self.threshold, self.balance)
 
     def _probabilities(self, raw: np.ndarray) -> np.ndarray:
         k = self.n_classes
         if self.algorithm == GBM:
             if self.distribution in ("bernoulli", "quasibinomial", "modified_huber"):
-                p1 = self._inverse_link(raw[:, 0] + self.init_f)
+                p1 = inverse_link(self.link, raw[:, 0] + self.init_f)
                 return np.column_stack([1.0 - p1, p1])
             sums = raw
             if k == 2 and raw.shape[1] == 1:
                 first = raw[:, 0] + self.init_f
                 sums = np.column_stack([first, -first])
-            top = sums.max(axis=1, keepdims=True)
-            shifted = np.exp(sums - top)
-            total = shifted[:, 0].copy()
-            for j in range(1, shifted.shape[1]):  # genmodel adds the classes in order
-                total += shifted[:, j]
-            return shifted / total[:, None]
+            return softmax(sums)
         if k == 2 and not self.double_trees:
             p0 = raw[:, 0] / self.n_groups
             return np.column_stack([p0, 1.0 - p0])
-        total = raw[:, 0].copy()
-        for j in range(1, raw.shape[1]):
-            total += raw[:, j]
+        total = class_sum(raw)
         safe = np.where(total > 0, total, 1.0)
         return np.where((total > 0)[:, None], raw / safe[:, None], raw)
-
-    def _inverse_link(self, f: np.ndarray) -> np.ndarray:
-        if self.link == "logit":
-            return 1.0 / (1.0 + np.minimum(1e19, np.exp(-f)))
-        if self.link == "log":
-            return np.asarray(np.minimum(1e19, np.exp(f)))
-        return f
 
 
 def load_scorer(mojo: Mojo) -> MojoTreeScorer:
