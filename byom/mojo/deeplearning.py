@@ -17,23 +17,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from byom.mojo.archive import Mojo
+from byom.mojo.genmodel import DEFAULT_LINKS, classified, inverse_link, softmax
 from byom.scorers.base import Prediction, Scorer
 
 DEEP_LEARNING = "Deep Learning"
 ACTIVATIONS = ("Tanh", "Rectifier", "ExpRectifier", "Maxout")
-LOGISTIC = ("bernoulli", "quasibinomial")
-LOG = ("poisson", "gamma", "tweedie")
-IDENTITY = ("gaussian", "huber", "laplace", "quantile", "AUTO")
-
-
-def _numbers(mojo: Mojo, key: str, size: int | None = None) -> np.ndarray | None:
-    value = mojo.info.get(key)
-    if value is None:
-        return None
-    values = [value] if isinstance(value, int | float) and not isinstance(value, bool) else value
-    if not isinstance(values, list) or (size is not None and len(values) != size):
-        raise mojo.error(f"model.ini's {key} is not an array of {size} numbers")
-    return np.array(values, np.float64)
 
 
 class DeepLearningMojoScorer(Scorer):
@@ -51,10 +39,8 @@ class DeepLearningMojoScorer(Scorer):
         n_features = mojo.integer("n_features")
         if self.cats < 0 or self.nums < 0 or self.cats + self.nums != n_features:
             raise mojo.error(f"{self.cats} categorical and {self.nums} numeric columns")
-        offsets = _numbers(mojo, "cat_offsets", self.cats + 1)
-        assert offsets is not None
-        self.offsets = offsets.astype(np.int64)
-        sizes = _numbers(mojo, "neural_network_sizes")
+        self.offsets = mojo.numbers("cat_offsets", self.cats + 1).astype(np.int64)
+        sizes = mojo.optional_numbers("neural_network_sizes")
         if sizes is None or len(sizes) < 2 or np.any(sizes < 1) or np.any(sizes > 100_000):
             raise mojo.error(f"layer sizes {mojo.info.get('neural_network_sizes')!r}")
         self.sizes = sizes.astype(np.int64)
@@ -65,20 +51,20 @@ class DeepLearningMojoScorer(Scorer):
         if self.activation not in ACTIVATIONS:
             raise mojo.error(f"activation {activation!r} is not supported")
         self.dropout = activation.endswith("WithDropout")
-        self.ratios = _numbers(mojo, "hidden_dropout_ratios", len(self.sizes) - 1)
+        self.ratios = mojo.optional_numbers("hidden_dropout_ratios", len(self.sizes) - 1)
         self.all_levels = mojo.info.get("use_all_factor_levels") is True
-        mul, sub = _numbers(mojo, "norm_mul"), _numbers(mojo, "norm_sub")
+        mul, sub = mojo.optional_numbers("norm_mul"), mojo.optional_numbers("norm_sub")
         self.norm = None if mul is None or sub is None or mul.size == 0 else (sub, mul)
-        resp_mul, resp_sub = _numbers(mojo, "norm_resp_mul"), _numbers(mojo, "norm_resp_sub")
+        resp_mul = mojo.optional_numbers("norm_resp_mul")
+        resp_sub = mojo.optional_numbers("norm_resp_sub")
         self.resp = None if resp_mul is None or resp_sub is None else (resp_sub[0], resp_mul[0])
         self.distribution = str(mojo.info.get("distribution", "AUTO"))
         self.layers: list[tuple[np.ndarray, np.ndarray]] = []
         for layer in range(len(self.sizes) - 1):
             fan_in, fan_out = int(self.sizes[layer]), int(self.sizes[layer + 1])
             k = 2 if self.activation == "Maxout" and layer < len(self.sizes) - 2 else 1
-            weights = _numbers(mojo, f"weight_layer{layer}", fan_in * fan_out * k)
-            bias = _numbers(mojo, f"bias_layer{layer}", fan_out * k)
-            assert weights is not None and bias is not None
+            weights = mojo.numbers(f"weight_layer{layer}", fan_in * fan_out * k)
+            bias = mojo.numbers(f"bias_layer{layer}", fan_out * k)
             # float32 values written as text: back to float32, then exactly to float64
             exact = weights.astype(np.float32).astype(np.float64)
             if k == 1:  # [in, out]: column j of the input against row j
@@ -97,7 +83,7 @@ class DeepLearningMojoScorer(Scorer):
         self.inputs = mojo.inputs(n_features)
         self.threshold = mojo.number("default_threshold", 0.5)
         self.task, self.classes = mojo.outcome()
-        if self.task == "regression" and self.distribution not in LOGISTIC + LOG + IDENTITY:
+        if self.task == "regression" and self.distribution not in (*DEFAULT_LINKS, "AUTO"):
             raise mojo.error(f"distribution {self.distribution!r} is not supported")
         self.target = mojo.columns[-1]
 
@@ -153,30 +139,11 @@ class DeepLearningMojoScorer(Scorer):
             y = a[:, 0]
             if self.resp is not None:
                 y = y / self.resp[1] + self.resp[0]
-            if self.distribution in LOGISTIC:
-                y = 1.0 / (1.0 + np.minimum(1e19, np.exp(-y)))
-            elif self.distribution in LOG:
-                y = np.minimum(1e19, np.exp(y))
+            y = inverse_link(DEFAULT_LINKS.get(self.distribution, "identity"), y)
             pred.value = y
             pred.outputs["predict"] = pa.array(y)
             return pred
-        top = a[:, :1]  # genmodel's running max starts at the first output
-        top = np.maximum.reduce([top] + [a[:, j : j + 1] for j in range(1, a.shape[1])])
-        shifted = np.exp(a - top)
-        total = shifted[:, 0].copy()
-        for j in range(1, shifted.shape[1]):
-            total += shifted[:, j]
-        proba = shifted / total[:, None]
-        pred.probabilities = proba
-        if full:
-            if self.n_classes == 2:
-                chosen = (proba[:, 1] >= self.threshold).astype(np.int64)
-            else:
-                chosen = np.argmax(proba, axis=1)
-            pred.labels = pa.array(np.asarray(self.classes, dtype=object)[chosen], pa.string())
-            pred.outputs["predict"] = pred.labels
-            pred.proba_output = "probabilities"
-        return pred
+        return classified(pred, softmax(a), full, self.threshold)
 
 
 def _partial_sums(x: np.ndarray, weights: np.ndarray) -> np.ndarray:

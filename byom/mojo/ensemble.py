@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 from byom.mojo.archive import Mojo, parse
-from byom.scorers.base import ModelInput, Prediction, Scorer
+from byom.scorers.base import Prediction, Scorer
 
 STACKED_ENSEMBLE = "StackedEnsemble"
 
@@ -56,9 +56,7 @@ class EnsembleMojoScorer(Scorer):
         n = mojo.integer("n_features")
         names = mojo.columns[:n]
         known = {i.name: i for base in self.bases if base for i in base.inputs}
-        self.inputs = tuple(
-            known.get(name, ModelInput(name, "float64")) for name in names if name in known
-        )
+        self.inputs = tuple(known[name] for name in names if name in known)
         self.task, self.classes = self.metalearner.task, self.metalearner.classes
         self.target = mojo.columns[-1]
         self.n_classes = mojo.integer("n_classes")

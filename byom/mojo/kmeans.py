@@ -16,14 +16,6 @@ from byom.scorers.base import Prediction, Scorer
 KMEANS = "K-means"
 
 
-def _floats(mojo: Mojo, key: str, size: int) -> np.ndarray:
-    value = mojo.info.get(key)
-    values = [value] if isinstance(value, int | float) and not isinstance(value, bool) else value
-    if not isinstance(values, list) or len(values) != size:
-        raise mojo.error(f"model.ini's {key} is not an array of {size} numbers")
-    return np.array(values, np.float64)
-
-
 class KMeansMojoScorer(Scorer):
     """A K-Means MOJO: the index of each row's nearest centre (`score`; `predict` as text)."""
 
@@ -37,14 +29,14 @@ class KMeansMojoScorer(Scorer):
         k = mojo.integer("center_num")
         if not 0 < k <= 100_000:
             raise mojo.error(f"{k} centres")
-        self.centers = np.stack([_floats(mojo, f"center_{i}", n) for i in range(k)])
+        self.centers = np.stack([mojo.numbers(f"center_{i}", n) for i in range(k)])
         self.domains = mojo.domains[:n]
         self.categorical = np.array([d is not None for d in self.domains])
         self.standardize = mojo.info.get("standardize") is True
         if self.standardize:
-            self.means = _floats(mojo, "standardize_means", n)
-            self.mults = _floats(mojo, "standardize_mults", n)
-            self.modes = _floats(mojo, "standardize_modes", n)
+            self.means = mojo.numbers("standardize_means", n)
+            self.mults = mojo.numbers("standardize_mults", n)
+            self.modes = mojo.numbers("standardize_modes", n)
         self._sets = {i: pa.array(d, pa.string()) for i, d in enumerate(self.domains) if d}
         self.inputs = mojo.inputs(n)
         self.classes = tuple(str(i) for i in range(k))
