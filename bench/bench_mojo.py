@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import harness as h
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from udfs.duckdb import register, sql
 
     java = ensure_java()
-    cores = max(1, len(__import__("os").sched_getaffinity(0)))
+    cores = h.CPUS
     tmp = Path(tempfile.mkdtemp(prefix="byom_bench_mojo_"))
     h2o.init(nthreads=cores, max_mem_size="4G", verbose=False)
     try:
