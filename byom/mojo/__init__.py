@@ -1,5 +1,6 @@
 """H2O MOJO models, read without a JVM: the archive (`archive`), the tree models (`trees`: GBM,
-DRF and Isolation Forest, whose trees run on byom's compiled tree kernel) and GLM (`glm`)."""
+DRF and Isolation Forest, whose trees run on byom's compiled tree kernel), H2O's XGBoost
+(`xgboost`, on the same kernel), GLM (`glm`), Deep Learning, K-Means and Stacked Ensembles."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def _load(mojo: Mojo) -> Scorer:
         from byom.mojo.kmeans import KMeansMojoScorer
 
         return KMeansMojoScorer(mojo)
+    if algorithm == "XGBoost":
+        from byom.mojo.xgboost import load_scorer
+
+        return load_scorer(mojo)
     if algorithm in ("StackedEnsemble", "Stacked Ensemble"):
         from byom.mojo.ensemble import EnsembleMojoScorer
 

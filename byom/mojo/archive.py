@@ -106,7 +106,10 @@ class Mojo:
 def sniff(head: bytes) -> bool:
     """A zip (local file header) naming `model.ini`, or whose entries are a MOJO's."""
     return head.startswith(ZIP_MAGIC) and (
-        b"model.ini" in head or b"trees/t" in head or b"domains/d" in head
+        b"model.ini" in head
+        or b"trees/t" in head
+        or b"domains/d" in head
+        or b"boosterBytes" in head  # H2O's XGBoost writes its booster first
     )
 
 

@@ -17,7 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from byom.mojo.archive import Mojo
-from byom.mojo.genmodel import DEFAULT_LINKS, class_balance, classified, inverse_link, softmax
+from byom.mojo.genmodel import (
+    DEFAULT_LINKS,
+    Ties,
+    class_balance,
+    classified,
+    inverse_link,
+    softmax,
+)
 from byom.scorers.base import Prediction, Scorer
 
 DEEP_LEARNING = "Deep Learning"
@@ -83,6 +90,7 @@ class DeepLearningMojoScorer(Scorer):
         self.inputs = mojo.inputs(n_features)
         self.threshold = mojo.number("default_threshold", 0.5)
         self.balance = class_balance(mojo, self.n_classes)
+        self.priors = mojo.optional_numbers("prior_class_distrib", self.n_classes or None)
         self.task, self.classes = mojo.outcome()
         if self.task == "regression" and self.distribution not in (*DEFAULT_LINKS, "AUTO"):
             raise mojo.error(f"distribution {self.distribution!r} is not supported")
@@ -144,7 +152,8 @@ class DeepLearningMojoScorer(Scorer):
             pred.value = y
             pred.outputs["predict"] = pa.array(y)
             return pred
-        return classified(pred, softmax(a), full, self.threshold, self.balance)
+        ties = Ties.of(self.priors, features, self.inputs)
+        return classified(pred, softmax(a), full, self.threshold, self.balance, ties)
 
 
 def _partial_sums(x: np.ndarray, weights: np.ndarray) -> np.ndarray:

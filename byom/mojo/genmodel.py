@@ -4,11 +4,14 @@ way a classifier's prediction is presented."""
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import pyarrow as pa
 
 from byom.mojo.archive import Mojo
-from byom.scorers.base import Prediction
+from byom.scorers.base import ModelInput, Prediction
 
 #: The inverse link genmodel applies for a distribution when the MOJO names none.
 DEFAULT_LINKS = {
@@ -66,11 +69,12 @@ def classified(
     full: bool,
     threshold: float | None,
     balance: np.ndarray | None = None,
+    ties: Ties | None = None,
 ) -> Prediction:
     """`pred` with the class probabilities (balanced first when `balance` is given) and, when
     `full`, the label: with two classes and a `threshold`, class 1 when its probability reaches
-    it (genmodel's binomial rule), else the first most probable class; `predict_json` gives
-    `predict` and the probabilities."""
+    it (genmodel's binomial rule), else the most probable class, a tie broken as `ties` says
+    (the first otherwise); `predict_json` gives `predict` and the probabilities."""
     if balance is not None:  # genmodel's correctProbabilities
         proba = proba * balance
         total = class_sum(proba)[:, None]
@@ -81,7 +85,93 @@ def classified(
             chosen = (proba[:, 1] >= threshold).astype(np.int64)
         else:
             chosen = np.argmax(proba, axis=1)  # the first of equal maxima
+            if ties is not None:
+                ties.apply(proba, chosen)
         pred.labels = pa.array(np.asarray(pred.classes, dtype=object)[chosen], pa.string())
         pred.outputs["predict"] = pred.labels
         pred.proba_output = "probabilities"
     return pred
+
+
+class Ties:
+    """genmodel's `getPredictionMultinomial` for the rows whose top probability is shared: a
+    `java.util.Random` seeded by a hash of the row's values draws among the tied classes,
+    weighted by the class priors. `rows(indices)` gives those rows as genmodel's double[]
+    (levels as their index, NaN where missing)."""
+
+    def __init__(self, priors: np.ndarray | None, rows: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.priors, self.rows = priors, rows
+
+    @classmethod
+    def of(
+        cls, mojo_priors: np.ndarray | None, features: dict[str, np.ndarray], inputs: Sequence
+    ) -> Ties:
+        """Ties of a batch of `features` read through the model's `inputs`."""
+        return cls(mojo_priors, lambda rows: genmodel_rows(features, inputs, rows))
+
+    def apply(self, proba: np.ndarray, chosen: np.ndarray) -> None:
+        with np.errstate(invalid="ignore"):
+            top = proba.max(axis=1)
+            tied = np.flatnonzero((proba == top[:, None]).sum(axis=1) > 1)
+        if tied.size:
+            data = self.rows(tied)
+            for k, row in enumerate(tied.tolist()):
+                chosen[row] = self.pick(proba[row].tolist(), data[k].tolist())
+
+    def pick(self, p: list[float], data: list[float]) -> int:
+        """The class genmodel predicts for probabilities `p` of the row `data`, step by step as
+        genmodel takes them (its list of ties keeps classes a later maximum displaced)."""
+        ties, best, count = [0], 0, 0
+        for c in range(1, len(p)):
+            if p[best] < p[c]:
+                best, count = c, 0
+            elif p[best] == p[c]:
+                count += 1
+                ties.append(c)
+        if count == 0:
+            return best
+        seed = 0
+        for value in data:
+            seed ^= struct.unpack("<q", struct.pack("<d", value))[0] >> 6
+        if self.priors is not None:
+            total = sum(float(self.priors[i]) for i in ties)
+            draw, partial = _java_random_double(seed), 0.0
+            for i in ties:
+                partial += float(self.priors[i]) / total
+                if draw <= partial:
+                    return i
+        low = seed & 0xFFFFFFFF  # (int) hash % (ties + 1), Java's truncating remainder
+        low -= (low & 0x80000000) << 1
+        left = abs(low) % (count + 1) * (1 if low >= 0 else -1)
+        for c in range(len(p)):
+            if p[c] == p[best]:
+                left -= 1
+                if left < 0:
+                    return c
+        return best
+
+
+def _java_random_double(seed: int) -> float:
+    """`new java.util.Random(seed).nextDouble()`."""
+    mult, mask = 0x5DEECE66D, (1 << 48) - 1
+    state = (seed ^ mult) & mask
+    state = (state * mult + 0xB) & mask
+    high = state >> 22  # next(26)
+    state = (state * mult + 0xB) & mask
+    return ((high << 27) + (state >> 21)) * 2.0**-53
+
+
+def genmodel_rows(
+    features: dict[str, np.ndarray], inputs: Sequence[ModelInput], rows: np.ndarray
+) -> np.ndarray:
+    """Some rows of the features as genmodel reads them (`RowData` to double[]): a level as
+    its index, a number as itself, NULL or an unknown level NaN."""
+    out = np.full((len(rows), len(inputs)), np.nan)
+    for j, spec in enumerate(inputs):
+        levels = {level: k for k, level in enumerate(spec.categories or ())}
+        for k, value in enumerate(np.asarray(features[spec.name], dtype=object)[rows]):
+            if isinstance(value, str):
+                out[k, j] = levels.get(value, np.nan)
+            elif value is not None:
+                out[k, j] = float(value)
+    return out

@@ -26,6 +26,7 @@ import pyarrow as pa
 from byom.mojo.archive import Mojo
 from byom.mojo.genmodel import (
     DEFAULT_LINKS,
+    Ties,
     class_balance,
     class_sum,
     classified,
@@ -209,8 +210,9 @@ class MojoTreeScorer(TreeScorer):
         )
         self.n_groups = mojo.integer("n_trees")
         self.balance = class_balance(mojo, self.n_classes)
-        if self.algorithm == ISOLATION_FOREST and mojo.info.get("output_anomaly_flag") is True:
-            raise mojo.error("Isolation Forest's anomaly flag output is not supported yet")
+        self.priors = mojo.optional_numbers("prior_class_distrib", self.n_classes or None)
+        #: Isolation Forest trained with a contamination: its 0/1 flag comes first.
+        self.anomaly_flag = mojo.info.get("output_anomaly_flag") is True
         if self.algorithm == ISOLATION_FOREST:  # the path lengths that normalise the score
             self.path_lengths = (
                 mojo.integer("min_path_length", 0),
@@ -232,17 +234,28 @@ class MojoTreeScorer(TreeScorer):
 
     def output_names(self) -> list[str]:
         if self.algorithm == ISOLATION_FOREST:
-            return ["predict", "mean_length"]
+            flag = ["predict", "score"] if self.anomaly_flag else ["predict"]
+            return [*flag, "mean_length"]
         return ["predict", "probabilities"] if self.task == "classification" else ["predict"]
 
-    def prediction(self, raw: np.ndarray, n: int, full: bool = True) -> Prediction:
+    def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
+        ties = Ties.of(self.priors, features, self.inputs)
+        return self.prediction(self.margins(features), n, full, ties)
+
+    def prediction(
+        self, raw: np.ndarray, n: int, full: bool = True, ties: Ties | None = None
+    ) -> Prediction:
         """genmodel's unifyPreds on the per-class tree sums `raw` (float64 [n, outputs])."""
         pred = Prediction(task=self.task, n=n, classes=self.classes)
         if self.algorithm == ISOLATION_FOREST:  # the anomaly score, from the summed lengths
             total = raw[:, 0]
             low, high = self.path_lengths
             pred.value = (high - total) / (high - low) if high > low else np.ones(n)
-            pred.outputs["predict"] = pa.array(pred.value)
+            if self.anomaly_flag:  # genmodel: an anomaly when the score is above the threshold
+                pred.outputs["predict"] = pa.array((pred.value > self.threshold) * 1.0)
+                pred.outputs["score"] = pa.array(pred.value)
+            else:
+                pred.outputs["predict"] = pa.array(pred.value)
             if full:
                 pred.outputs["mean_length"] = pa.array(total / max(self.n_groups, 1))
             return pred
@@ -255,7 +268,8 @@ class MojoTreeScorer(TreeScorer):
             pred.value = value
             pred.outputs["predict"] = pa.array(value)
             return pred
-        return classified(pred, self._probabilities(raw), full, self.threshold, self.balance)
+        proba = self._probabilities(raw)
+        return classified(pred, proba, full, self.threshold, self.balance, ties)
 
     def _probabilities(self, raw: np.ndarray) -> np.ndarray:
         k = self.n_classes

@@ -349,9 +349,9 @@ def test_many_models_per_row_equal_each_alone(engine, many):
 
 
 MOJO_FIXTURES = Path(__file__).parents[1] / "fixtures" / "mojo"
-#: H2O MOJOs (issue 19): a GBM classifier, a DRF of three classes, a GBM regression and a
-#: binomial GLM.
-MOJOS = ("gbm_bernoulli", "drf_multinomial", "gbm_gaussian", "glm_binomial")
+#: H2O MOJOs (issue 19): a GBM classifier, a DRF of three classes, a GBM regression, a
+#: binomial GLM and an H2O XGBoost classifier.
+MOJOS = ("gbm_bernoulli", "drf_multinomial", "gbm_gaussian", "glm_binomial", "xgb_binomial")
 
 
 @pytest.fixture(scope="module")
@@ -365,13 +365,13 @@ def mojo_case():
         MOJO_FIXTURES / "data.csv", convert_options=pcsv.ConvertOptions(column_types=types)
     )
     rng = np.random.default_rng(19)
-    ids = rng.choice(np.array([*MOJOS, None], dtype=object), data.num_rows, p=[0.225] * 4 + [0.1])
+    ids = rng.choice(np.array([*MOJOS, None], dtype=object), data.num_rows, p=[0.18] * 5 + [0.1])
     expected = np.full(data.num_rows, np.nan)
     for name in MOJOS:
         rows = list(csv.reader((MOJO_FIXTURES / f"{name}.csv").open()))[1:]
         if name == "gbm_gaussian":
             value = np.array([float(r[0]) for r in rows])
-        elif name in ("gbm_bernoulli", "glm_binomial"):
+        elif name in ("gbm_bernoulli", "glm_binomial", "xgb_binomial"):
             value = np.array([float(r[2]) for r in rows])  # P(yes)
         else:
             value = np.array([max(float(x) for x in r[1:]) for r in rows])  # P(predicted)
