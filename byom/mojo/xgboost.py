@@ -136,7 +136,8 @@ def read_booster(data: bytes) -> Booster:
     if head == b"binf":
         head = r.take(4, "the base score")
     (base_score,) = struct.unpack("<f", head)
-    num_feature, num_class, _extra, _metrics, major, minor = r.ints(6, "the learner parameters")
+    learner = r.ints(6, "the learner parameters")
+    num_feature, num_class, saved_buffer, _metrics, major, minor = learner
     r.take(27 * 4, "the learner parameters")
     objective, kind = r.text("objective"), r.text("booster name")
     if not 0 < num_feature <= 1_000_000 or not 0 <= num_class <= 100_000:
@@ -156,7 +157,8 @@ def read_booster(data: bytes) -> Booster:
         raise ValueError(f"booster {kind!r} is unknown")
     num_trees, _roots, _features, _pad = r.ints(4, "the gbtree parameters")
     pbuffer = r.i64("the gbtree parameters")
-    r.take(4 + 4 + 31 * 4 + 4, "the gbtree parameters")
+    _groups, leaf_size = r.ints(2, "the gbtree parameters")
+    r.take(31 * 4 + 4, "the gbtree parameters")
     if not 0 <= num_trees <= MAX_TREES or pbuffer < 0:
         raise ValueError(f"{num_trees:,} trees (byom reads up to {MAX_TREES:,})")
     total = 0
@@ -176,8 +178,8 @@ def read_booster(data: bytes) -> Booster:
         booster.trees.append(np.frombuffer(r.take(num_nodes * 20, f"tree {t}"), _NODE))
         r.take(num_nodes * _NODE_STATS, f"tree {t}'s statistics")
     booster.tree_info = list(r.ints(num_trees, "tree_info"))
-    if pbuffer and _extra:  # a prediction buffer saved with the model: skipped twice
-        r.take(2 * 4 * groups * pbuffer, "the prediction buffer")
+    if pbuffer and saved_buffer:  # a prediction buffer saved with the model: skipped
+        r.take(2 * 4 * groups * pbuffer * (leaf_size + 1), "the prediction buffer")
     if any(not 0 <= g < groups for g in booster.tree_info):
         raise ValueError(f"tree_info names an output past the booster's {groups}")
     if kind == "dart" and num_trees:
