@@ -104,10 +104,13 @@ class Ties:
 
     @classmethod
     def of(
-        cls, mojo_priors: np.ndarray | None, features: dict[str, np.ndarray], inputs: Sequence
+        cls,
+        priors: np.ndarray | None,
+        features: dict[str, np.ndarray],
+        inputs: Sequence[ModelInput],
     ) -> Ties:
         """Ties of a batch of `features` read through the model's `inputs`."""
-        return cls(mojo_priors, lambda rows: genmodel_rows(features, inputs, rows))
+        return cls(priors, lambda rows: genmodel_rows(features, inputs, rows))
 
     def apply(self, proba: np.ndarray, chosen: np.ndarray) -> None:
         with np.errstate(invalid="ignore"):
