@@ -14,7 +14,8 @@ and the xgboost-predictor it ships):
 - Inputs are float32; a split sends x left when `x < split` in float32, NaN its default way.
 - A one-hot split on column c's slot s becomes a split on c's level: the levels hot at s go
   the way 1.0 goes, the others the way a not-hot value goes; NULL (and an unknown or
-  out-of-range level) is hot at the block's last slot, as `GenModel.setCats` makes it.
+  out-of-range level) is hot at the block's last slot, as `GenModel.setCats` makes it. One
+  level is an equality test, so such trees stay on the kernel's vectorised path.
 - Trees add in float32 in tree order from the base margin (boosters saved by XGBoost 1.3 and
   later; the base score turned into a margin by the objective), or from 0 with the base score
   added last (1.2 and earlier). Dart trees are scaled in float32 by their weight.
@@ -35,7 +36,7 @@ import pyarrow as pa
 from byom.mojo.archive import Mojo
 from byom.mojo.genmodel import Ties, classified
 from byom.scorers.base import Prediction
-from byom.trees.ensemble import IN, LT, MAX_NODES, Node, TreeEnsemble, TreeEnsembleError
+from byom.trees.ensemble import EQ, IN, LT, MAX_NODES, Node, TreeEnsemble, TreeEnsembleError
 from byom.trees.scorer import TreeScorer
 
 #: objective -> (transform, how the stored base score becomes a margin), as the predictor's
@@ -272,18 +273,20 @@ def _lower(
             )
             continue
         levels, nan_hot = enc.hot(feature)
-        hot = left[i] if np.float32(1.0) < split else right[i]
-        cold = default if enc.sparse else (left[i] if np.float32(0.0) < split else right[i])
-        result.append(
-            Node(
-                feature=enc.column(feature),
-                op=IN,
-                categories=levels,
-                yes=number[hot],
-                no=number[cold],
-                missing=number[hot if nan_hot else cold],
-            )
-        )
+        hot = number[left[i] if np.float32(1.0) < split else right[i]]
+        cold = number[default if enc.sparse else (left[i] if np.float32(0.0) < split else right[i])]
+        column = enc.column(feature)
+        # Plain comparisons where they say the same (the kernel vectorises those trees, not
+        # ones with level sets): codes are whole numbers >= 0 by now, anything else NaN.
+        if not levels:  # only NaN can be hot (the missing-level slot): x < -1 never holds
+            missing = hot if nan_hot else cold
+            node = Node(feature=column, op=LT, threshold=-1.0, yes=hot, no=cold, missing=missing)
+        elif len(levels) == 1 and not nan_hot:
+            node = Node(feature=column, op=EQ, threshold=levels[0], yes=hot, no=cold, missing=cold)
+        else:
+            missing = hot if nan_hot else cold
+            node = Node(feature=column, op=IN, categories=levels, yes=hot, no=cold, missing=missing)
+        result.append(node)
     return result
 
 
