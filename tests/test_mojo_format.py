@@ -259,11 +259,15 @@ def test_xgboost_truncated_booster_is_refused():
     _refused(_zip(entries), "truncated")
 
 
-def test_xgboost_node_count_past_the_booster_is_refused():
-    def forge(booster, tree):
+def test_xgboost_node_count_past_the_bytes_or_the_bound_is_refused():
+    def past_the_bytes(booster, tree):
+        struct.pack_into("<i", booster, tree + 4, 100_000)
+
+    def past_the_bound(booster, tree):
         struct.pack_into("<i", booster, tree + 4, 1 << 28)
 
-    _refused(_xgb_entries(forge), "tree 0 takes the model over byom's bound")
+    _refused(_xgb_entries(past_the_bytes), "truncated: tree 0 declares 100,000 nodes")
+    _refused(_xgb_entries(past_the_bound), "tree 0 takes the model over byom's bound")
 
 
 def test_xgboost_child_outside_the_tree_is_refused():

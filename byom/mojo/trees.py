@@ -188,7 +188,27 @@ def decode_tree(
     return nodes
 
 
-class MojoTreeScorer(TreeScorer):
+class GenmodelTreeScorer(TreeScorer):
+    """A MOJO's trees on byom's kernel, then genmodel's own steps (`prediction`), which break
+    ties between equally probable classes with the row's values: scored alone, not in a
+    family (each MOJO has its own link, encoding and threshold)."""
+
+    priors: np.ndarray | None = None  # prior_class_distrib, for genmodel's tie draw
+
+    def family(self) -> tuple[object, ...] | None:
+        return None
+
+    def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
+        ties = Ties.of(self.priors, features, self.inputs)
+        return self.prediction(self.margins(features), n, full, ties)
+
+    def prediction(
+        self, raw: np.ndarray, n: int, full: bool = True, ties: Ties | None = None
+    ) -> Prediction:
+        raise NotImplementedError
+
+
+class MojoTreeScorer(GenmodelTreeScorer):
     """A GBM or DRF MOJO: its trees on byom's kernel, then genmodel's link, averaging and
     label (the binomial threshold the MOJO stores), exactly as `PredictCsv` reports them."""
 
@@ -229,18 +249,11 @@ class MojoTreeScorer(TreeScorer):
             raise mojo.error(f"link function {link!r} is not supported")
         self.link = str(link)
 
-    def family(self) -> tuple[object, ...] | None:
-        return None  # each MOJO's own link, init_f and threshold: scored alone
-
     def output_names(self) -> list[str]:
         if self.algorithm == ISOLATION_FOREST:
             flag = ["predict", "score"] if self.anomaly_flag else ["predict"]
             return [*flag, "mean_length"]
         return ["predict", "probabilities"] if self.task == "classification" else ["predict"]
-
-    def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
-        ties = Ties.of(self.priors, features, self.inputs)
-        return self.prediction(self.margins(features), n, full, ties)
 
     def prediction(
         self, raw: np.ndarray, n: int, full: bool = True, ties: Ties | None = None

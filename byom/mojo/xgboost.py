@@ -35,9 +35,9 @@ import pyarrow as pa
 
 from byom.mojo.archive import Mojo
 from byom.mojo.genmodel import Ties, classified
+from byom.mojo.trees import GenmodelTreeScorer
 from byom.scorers.base import Prediction
 from byom.trees.ensemble import EQ, IN, LT, MAX_NODES, Node, TreeEnsemble, TreeEnsembleError
-from byom.trees.scorer import TreeScorer
 
 #: objective -> (transform, how the stored base score becomes a margin), as the predictor's
 #: ObjFunction registry maps them.
@@ -52,7 +52,6 @@ OBJECTIVES: dict[str, tuple[str, str]] = {
     "reg:gamma": ("exp", "log"),
     "reg:tweedie": ("exp", "log"),
 }
-BOOSTERS = ("gbtree", "dart", "gblinear")
 #: More trees than this are refused before any is read.
 MAX_TREES = 1_000_000
 _NODE = np.dtype(
@@ -74,8 +73,8 @@ class _Bytes:
         self.pos += size
         return out
 
-    def ints(self, count: int, what: str, fmt: str = "i") -> tuple[int, ...]:
-        return struct.unpack(f"<{count}{fmt}", self.take(4 * count, what))
+    def ints(self, count: int, what: str) -> tuple[int, ...]:
+        return struct.unpack(f"<{count}i", self.take(4 * count, what))
 
     def i64(self, what: str) -> int:
         return int(struct.unpack("<q", self.take(8, what))[0])
@@ -290,7 +289,7 @@ def _lower(
     return result
 
 
-class XGBoostMojoScorer(TreeScorer):
+class XGBoostMojoScorer(GenmodelTreeScorer):
     """An H2O XGBoost MOJO: trees on byom's kernel over the original columns (the one-hot
     encoding folded into level sets), then the Java predictor's float32 transform and
     genmodel's label."""
@@ -322,9 +321,6 @@ class XGBoostMojoScorer(TreeScorer):
                 f"objective {booster.objective!r} with {booster.groups} outputs does not fit "
                 f"its {self.n_classes} classes"
             )
-
-    def family(self) -> tuple[object, ...] | None:
-        return None  # each MOJO's own encoding and base: scored alone
 
     def output_names(self) -> list[str]:
         return ["predict", "probabilities"] if self.task == "classification" else ["predict"]
@@ -372,10 +368,6 @@ class XGBoostMojoScorer(TreeScorer):
             present = ~np.isnan(value)
             out[present] += value[present, None] * weights[feature]
         return out.astype(np.float64)
-
-    def predict(self, features: dict[str, np.ndarray], n: int, full: bool = True) -> Prediction:
-        ties = Ties.of(self.priors, features, self.inputs)
-        return self.prediction(self.margins(features), n, full, ties)
 
     def prediction(
         self, raw: np.ndarray, n: int, full: bool = True, ties: Ties | None = None
