@@ -378,6 +378,14 @@ class BatchColumns:
         return convert_column(self.columns[i], target, "", f"column {i}", missing, cast=cast)
 
 
+def level_codes(values: np.ndarray, levels: pa.Array) -> np.ndarray:
+    """float64: each value's position in `levels` (a categorical input's known levels, as
+    text); NaN where the value is NULL or a level the model does not know."""
+    text = pa.array(values, pa.string(), from_pandas=True)
+    codes = pc.index_in(text, value_set=levels)
+    return codes.cast(pa.float64()).to_numpy(zero_copy_only=False)
+
+
 def convert_column(
     arr: pa.Array | pa.ChunkedArray,
     target: ValueType,

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from byom.inputs import level_codes
 from byom.mojo.archive import Mojo
 from byom.mojo.genmodel import (
     DEFAULT_LINKS,
@@ -103,8 +103,8 @@ class DeepLearningMojoScorer(Scorer):
         x = np.zeros((n, int(self.sizes[0])), np.float64)
         rows = np.arange(n)
         for i in range(self.cats):
-            text = pa.array(features[self.inputs[i].name], pa.string(), from_pandas=True)
-            codes = pc.index_in(text, value_set=self._sets[i]).fill_null(-1).to_numpy()
+            found = level_codes(features[self.inputs[i].name], self._sets[i])
+            codes = np.nan_to_num(found, nan=-1.0).astype(np.int64)  # -1: NULL or unknown
             start, na_slot = self.offsets[i], self.offsets[i + 1] - 1
             level = codes - (0 if self.all_levels else 1)
             slot = np.where(codes < 0, na_slot, start + level)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pyarrow as pa
 
+from byom.inputs import level_codes
 from byom.mojo.archive import Mojo
 from byom.scorers.base import ModelInput, Prediction
 
@@ -169,12 +170,11 @@ def genmodel_rows(
 ) -> np.ndarray:
     """Some rows of the features as genmodel reads them (`RowData` to double[]): a level as
     its index, a number as itself, NULL or an unknown level NaN."""
-    out = np.full((len(rows), len(inputs)), np.nan)
+    out = np.empty((len(rows), len(inputs)))
     for j, spec in enumerate(inputs):
-        levels = {level: k for k, level in enumerate(spec.categories or ())}
-        for k, value in enumerate(np.asarray(features[spec.name], dtype=object)[rows]):
-            if isinstance(value, str):
-                out[k, j] = levels.get(value, np.nan)
-            elif value is not None:
-                out[k, j] = float(value)
+        values = np.asarray(features[spec.name])[rows]
+        if spec.type != "string":
+            out[:, j] = values.astype(np.float64)
+        else:
+            out[:, j] = level_codes(values, pa.array(spec.categories, pa.string()))
     return out

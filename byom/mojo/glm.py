@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from byom.errors import InvalidValueError
+from byom.inputs import level_codes
 from byom.mojo.archive import Mojo
 from byom.mojo.genmodel import class_sum, classified
 from byom.scorers.base import Prediction, Scorer
@@ -92,9 +92,8 @@ class GlmMojoScorer(Scorer):
         eta = np.zeros((n, self.beta.shape[0]), np.float64)
         for i in range(self.cats):
             spec = self.inputs[i]
-            text = pa.array(features[spec.name], pa.string(), from_pandas=True)
-            codes = pc.index_in(text, value_set=self._sets[i]).to_numpy(zero_copy_only=False)
-            missing = np.isnan(codes) if codes.dtype.kind == "f" else np.zeros(n, bool)
+            codes = level_codes(features[spec.name], self._sets[i])
+            missing = np.isnan(codes)
             if missing.any():
                 if not self.impute:
                     raise InvalidValueError(

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from byom.inputs import level_codes
 from byom.mojo.archive import Mojo
 from byom.scorers.base import Prediction, Scorer
 
@@ -49,9 +49,7 @@ class KMeansMojoScorer(Scorer):
         out = np.empty((n, len(self.inputs)), np.float64)
         for i, spec in enumerate(self.inputs):
             if i in self._sets:
-                text = pa.array(features[spec.name], pa.string(), from_pandas=True)
-                codes = pc.index_in(text, value_set=self._sets[i])
-                out[:, i] = codes.cast(pa.float64()).to_numpy(zero_copy_only=False)
+                out[:, i] = level_codes(features[spec.name], self._sets[i])
             else:
                 out[:, i] = np.asarray(features[spec.name], np.float64)
         return out

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from byom.inputs import level_codes
 from byom.scorers.base import ModelFamily, ModelInput, Prediction, Scorer, Task
 from byom.trees import evaluate
 from byom.trees.ensemble import TreeEnsemble
@@ -66,10 +66,8 @@ class TreeScorer(Scorer):
         return columns
 
     def _codes(self, i: int, values: np.ndarray) -> np.ndarray:
-        """Text categories to their codes (an unknown one is missing: NaN); numbers pass."""
-        text = pa.array(values, pa.string(), from_pandas=True)
-        codes = pc.index_in(text, value_set=self._categories[i])
-        return codes.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        """Text categories to their codes (an unknown one is missing: NaN)."""
+        return level_codes(values, self._categories[i])
 
     def margins(self, features: dict[str, np.ndarray]) -> np.ndarray:
         columns = self._columns(features)
