@@ -38,6 +38,7 @@ from byom.mojo.genmodel import Ties, classified
 from byom.mojo.trees import GenmodelTreeScorer
 from byom.scorers.base import Prediction
 from byom.trees.ensemble import EQ, IN, LT, MAX_NODES, Node, TreeEnsemble, TreeEnsembleError
+from byom.trees.xgboost import prob_to_margin
 
 #: objective -> (transform, how the stored base score becomes a margin), as the predictor's
 #: ObjFunction registry maps them.
@@ -117,16 +118,9 @@ class Booster:
     def base_margin(self) -> np.float32:
         """The base score as the predictor uses it: turned into a margin by the objective
         (boosters saved by XGBoost 1.0 and later), else as stored."""
-        p = np.float32(self.base_score)
         if self.version < (1, 0):
-            return p
-        link = OBJECTIVES[self.objective][1]
-        if link == "logit":
-            q = np.float32(np.float32(1) / p) - np.float32(1)
-            return np.float32(-math.log(q)) if q > 0 else np.float32("nan")
-        if link == "log":
-            return np.float32(math.log(p)) if p > 0 else np.float32("nan")
-        return p
+            return np.float32(self.base_score)
+        return prob_to_margin(self.base_score, OBJECTIVES[self.objective][1])
 
 
 def read_booster(data: bytes) -> Booster:
@@ -326,14 +320,9 @@ class XGBoostMojoScorer(GenmodelTreeScorer):
         return ["predict", "probabilities"] if self.task == "classification" else ["predict"]
 
     def _columns(self, features: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """Levels as codes, an unknown or out-of-range one NaN (genmodel's missing slot);
-        with `sparse`, numeric zeros NaN (genmodel reads them as missing)."""
+        """Levels as codes, an unknown one NaN (genmodel's missing slot); with `sparse`,
+        numeric zeros NaN (genmodel reads them as missing)."""
         columns = super()._columns(features)
-        for c in range(self.enc.cats):
-            codes = columns[c]
-            with np.errstate(invalid="ignore"):
-                bad = ~((codes >= 0) & (codes < self.enc.levels[c]))
-            columns[c] = np.where(bad, np.nan, codes)
         if self.enc.sparse:
             for c in range(self.enc.cats, len(columns)):
                 columns[c] = np.where(columns[c].astype(np.float32) == 0, np.nan, columns[c])
@@ -432,25 +421,22 @@ def load_scorer(mojo: Mojo) -> XGBoostMojoScorer:
             f"{enc.one_hot + enc.nums}"
         )
     n_inputs = enc.cats + enc.nums
-    if booster.linear is not None:  # no trees: an ensemble of one zero leaf per output
+    trees: list[list[Node]] = []
+    per_group = [0] * booster.groups  # each output's trees so far: dart weights go by it
+    for t, (nodes, out) in enumerate(zip(booster.trees, booster.tree_info, strict=True)):
+        scale = None
+        if booster.weight_drop is not None:
+            k = per_group[out]
+            if k >= booster.weight_drop.size:
+                raise mojo.error(f"dart tree {t} has no weight")
+            scale = float(booster.weight_drop[k])
+        per_group[out] += 1
+        try:
+            trees.append(_lower(nodes, out, enc, scale, f"boosterBytes tree {t}"))
+        except TreeEnsembleError as exc:
+            raise mojo.error(str(exc)) from None
+    if not trees:  # gblinear, or no trees: an ensemble of one zero leaf per output
         trees = [[Node(leaf=[(g, 0.0)])] for g in range(booster.groups)]
-    else:
-        trees = []
-        per_group = [0] * booster.groups
-        for t, (nodes, out) in enumerate(zip(booster.trees, booster.tree_info, strict=True)):
-            scale = None
-            if booster.weight_drop is not None:
-                k = per_group[out]
-                if k >= booster.weight_drop.size:
-                    raise mojo.error(f"dart tree {t} has no weight")
-                scale = float(booster.weight_drop[k])
-            per_group[out] += 1
-            try:
-                trees.append(_lower(nodes, out, enc, scale, f"boosterBytes tree {t}"))
-            except TreeEnsembleError as exc:
-                raise mojo.error(str(exc)) from None
-        if not trees:
-            trees = [[Node(leaf=[(g, 0.0)])] for g in range(booster.groups)]
     margin = booster.base_margin()
     if not np.isfinite(margin):
         raise mojo.error(

@@ -215,20 +215,25 @@ def _base_margin(r: _Reader, params: dict, link: str, n_outputs: int) -> np.ndar
         raise r.fail(f"base_score has {len(values)} values for {n_outputs} outputs")
     out = []
     for p in values:
-        p32 = np.float32(p)
-        if link == "logit":
-            # -logf(1.0f / p - 1.0f): the division and subtraction in float32, logf correctly
-            # rounded (as glibc's logf is).
-            q = np.float32(np.float32(1.0) / p32) - np.float32(1.0)
-            margin = -np.float32(math.log(q)) if q > 0 else np.float32("nan")
-        elif link == "log":
-            margin = np.float32(math.log(p32)) if p32 > 0 else np.float32("nan")
-        else:
-            margin = p32
+        margin = prob_to_margin(p, link)
         if not np.isfinite(margin):
             raise r.fail(f"base_score {p!r} has no margin under the objective's link ({link})")
         out.append(float(margin))
     return np.array(out * (n_outputs // len(out)), dtype=np.float64)
+
+
+def prob_to_margin(p: float, link: str) -> np.float32:
+    """A base score `p` in margin space under `link` ("logit", "log" or "identity"), in float32
+    as XGBoost's ProbToMargin (and the Java predictor's probToMargin) computes it: for logit
+    -logf(1.0f / p - 1.0f), the division and subtraction in float32 and the log correctly
+    rounded (as glibc's logf is); NaN where the link has no margin."""
+    p32 = np.float32(p)
+    if link == "logit":
+        q = np.float32(np.float32(1.0) / p32) - np.float32(1.0)
+        return -np.float32(math.log(q)) if q > 0 else np.float32("nan")
+    if link == "log":
+        return np.float32(math.log(p32)) if p32 > 0 else np.float32("nan")
+    return p32
 
 
 _TREE_ARRAYS = (
